@@ -1,0 +1,129 @@
+"""The built-in drifting stream: a seeded, labelled event stream with known drift points.
+
+Built on ``river.datasets.synth``: concepts are Agrawal (or SEA) classification
+functions chained with ``ConceptDriftStream`` so the concept changes at the
+configured event indexes. Each row becomes an event of one of many entities,
+with event times from exponential gaps, optional out-of-order arrivals,
+optional covariate shifts (data drift) and optional malformed messages.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from river import datasets
+from river.datasets import synth
+
+from connectors.malformed import MALFORMED
+from connectors.shutdown import stop_requested
+from flows.config import BuiltinStreamConfig
+
+
+def _concept(cfg: BuiltinStreamConfig, function: int, seed: int) -> datasets.base.Dataset:
+    if cfg.generator == "agrawal":
+        return synth.Agrawal(classification_function=function, seed=seed)
+    return synth.SEA(variant=function, noise=0.05, seed=seed)
+
+
+def _width(cfg: BuiltinStreamConfig, position: int) -> int:
+    """The drift width, at least what keeps River's sigmoid from overflowing.
+
+    ConceptDriftStream computes exp(-4 (i - position) / width), which overflows
+    for i far before the position when the width is tiny, so an "abrupt" drift
+    at event 20,000 is spread over about +-60 events at the sharpest.
+    """
+    return max(cfg.drift_width, math.ceil(4 * position / 700) + 1)
+
+
+def concept_stream(cfg: BuiltinStreamConfig) -> datasets.base.Dataset:
+    """Concepts chained by ConceptDriftStream so concept i starts at drift_points[i-1]."""
+    stream = _concept(cfg, cfg.concepts[-1], cfg.seed + len(cfg.concepts) - 1)
+    for i in range(len(cfg.concepts) - 2, -1, -1):
+        start = cfg.drift_points[i - 1] if i > 0 else 0
+        position = cfg.drift_points[i] - start
+        stream = synth.ConceptDriftStream(
+            stream=_concept(cfg, cfg.concepts[i], cfg.seed + i),
+            drift_stream=stream,
+            position=position,
+            width=_width(cfg, position),
+            seed=cfg.seed + 100 + i,
+        )
+    return stream
+
+
+def drifting_events(cfg: BuiltinStreamConfig) -> Iterator[dict[str, Any]]:
+    """Yield event dicts (with labels) forever or for `cfg.events` events."""
+    rng = random.Random(cfg.seed)
+    keys = [f"user-{k:05d}" for k in range(cfg.keys)]
+    weights = [1.0 / (k + 1) ** 0.8 for k in range(cfg.keys)]  # a few busy entities
+    clock = cfg.start
+    mean_gap = cfg.mean_gap_ms / 1000.0
+    shifts = sorted(cfg.data_drift_points)
+    for i, (x, y) in enumerate(concept_stream(cfg)):
+        if cfg.events and i >= cfg.events:
+            return
+        clock += timedelta(seconds=rng.expovariate(1.0 / mean_gap))
+        ts = clock
+        if cfg.disorder and rng.random() < cfg.disorder:
+            ts = clock - timedelta(seconds=rng.uniform(0, 60))
+        features = {(k if isinstance(k, str) else f"x{k}"): v for k, v in x.items()}
+        n_shifts = sum(1 for p in shifts if i >= p)
+        if n_shifts and cfg.data_drift_feature in features:
+            features[cfg.data_drift_feature] *= cfg.data_drift_scale**n_shifts
+        yield {
+            "id": f"evt-{i:09d}",
+            "key": rng.choices(keys, weights)[0],
+            "ts": ts.isoformat(),
+            "features": features,
+            "label": bool(y),
+        }
+
+
+def drifting_messages(cfg: BuiltinStreamConfig) -> Iterator[bytes]:
+    """The stream as JSON messages, with a malformed one every `bad_every` events."""
+    n_bad = 0
+    for i, event in enumerate(drifting_events(cfg)):
+        if cfg.bad_every and i and i % cfg.bad_every == 0:
+            yield MALFORMED[n_bad % len(MALFORMED)][1]
+            n_bad += 1
+        yield orjson.dumps(event)
+
+
+class _BuiltinPartition(StatefulSourcePartition[bytes, int]):
+    def __init__(self, cfg: BuiltinStreamConfig, resume: int | None) -> None:
+        self._it = drifting_messages(cfg)
+        self._done = resume or 0
+        self._batch = cfg.batch_size
+        for _ in range(self._done):  # replay deterministically up to the snapshot
+            next(self._it, None)
+
+    def next_batch(self) -> list[bytes]:
+        if stop_requested():
+            raise StopIteration
+        batch = [m for _, m in zip(range(self._batch), self._it, strict=False)]
+        if not batch:
+            raise StopIteration
+        self._done += len(batch)
+        return batch
+
+    def snapshot(self) -> int:
+        return self._done
+
+
+class BuiltinSource(FixedPartitionedSource[bytes, int]):
+    """Bytewax source of the built-in drifting stream (one partition)."""
+
+    def __init__(self, cfg: BuiltinStreamConfig) -> None:
+        self.cfg = cfg
+
+    def list_parts(self) -> list[str]:
+        return ["builtin"]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None):
+        return _BuiltinPartition(self.cfg, resume_state)

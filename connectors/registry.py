@@ -1,0 +1,43 @@
+"""Builds the flow's sources and sinks from the settings (the only place that chooses)."""
+
+from __future__ import annotations
+
+from bytewax.inputs import Source
+from bytewax.outputs import Sink
+
+from connectors.builtin import BuiltinSource
+from connectors.files import JsonlOutputs, JsonlSource, NullSink
+from flows.config import Settings
+from flows.dataflow import FlowIO
+from flows.outputs import OUTPUTS
+
+
+def events_source(settings: Settings) -> Source:
+    kind = settings.run.source
+    if kind == "builtin":
+        return BuiltinSource(settings.builtin)
+    if kind == "file":
+        assert settings.files.events_path is not None
+        return JsonlSource(settings.files.events_path, batch_size=settings.files.batch_size)
+    from connectors.kafka import kafka_source
+
+    return kafka_source(settings.kafka, settings.kafka.events_topic)
+
+
+def outputs_sink(settings: Settings) -> Sink:
+    kind = settings.run.sink
+    if kind == "file":
+        directory = settings.sinks.directory
+        return JsonlOutputs(
+            {name: directory / f"{name}.jsonl" for name in OUTPUTS}, fsync=settings.sinks.fsync
+        )
+    if kind == "null":
+        return NullSink()
+    from connectors.kafka import kafka_outputs
+
+    return kafka_outputs(settings.kafka)
+
+
+def build_io(settings: Settings) -> FlowIO:
+    """Connectors for a run."""
+    return FlowIO(events=events_source(settings), outputs=outputs_sink(settings))

@@ -1,0 +1,59 @@
+"""Alert records (drift, model changes) and how a person reads them on the console."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+AlertKind = Literal["concept_drift", "data_drift", "model_reset"]
+Severity = Literal["info", "warning", "critical"]
+
+
+@dataclass(slots=True)
+class Alert:
+    """Something an operator should know about, tied to the event where it fired."""
+
+    kind: AlertKind
+    detector: str
+    model: str
+    model_version: int
+    event_id: str
+    event_ts: str
+    shard: str
+    severity: Severity = "warning"
+    feature: str | None = None
+    statistic: dict[str, Any] = field(default_factory=dict)
+    events_seen: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+    def describe(self) -> str:
+        """One line for people watching the console."""
+        s = self.statistic
+        where = f"at event {self.event_id} ({self.event_ts}), shard {self.shard}"
+        who = f"{self.model} v{self.model_version}"
+        if self.kind == "concept_drift":
+            what = (
+                f"CONCEPT DRIFT [{self.detector}] {who}: error rate "
+                f"{s.get('reference_error', float('nan')):.3f} -> "
+                f"{s.get('recent_error', float('nan')):.3f}"
+            )
+        elif self.kind == "data_drift":
+            what = (
+                f"DATA DRIFT [{self.detector}] feature {self.feature!r}: "
+                f"KS={s.get('ks', float('nan')):.3f} p={s.get('p_value', float('nan')):.1e}, "
+                f"mean {s.get('reference_mean', float('nan')):.4g} -> "
+                f"{s.get('current_mean', float('nan')):.4g}"
+            )
+        else:
+            what = (
+                f"MODEL RESET {self.model} v{s.get('from_version')} -> v{self.model_version} "
+                f"({s.get('reason', '')})"
+            )
+        return f"{self.severity.upper():8} {what} {where}"

@@ -1,0 +1,271 @@
+"""Configuration: one pydantic-settings tree, read from a TOML file and the environment.
+
+Precedence (highest first): explicit overrides (CLI flags), environment variables
+(``DRIFTLINE_`` prefix, ``__`` between nested names, e.g.
+``DRIFTLINE_MODEL__NAME=hat``), the TOML file, then the defaults below.
+Everything is validated at start-up so a bad value fails before the first event.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BuiltinStreamConfig(_Section):
+    """The embedded drifting stream (no broker needed)."""
+
+    events: int = Field(60_000, ge=0, description="Events to generate; 0 = endless.")
+    seed: int = 42
+    generator: Literal["agrawal", "sea"] = "agrawal"
+    concepts: list[int] = Field(
+        default_factory=lambda: [7, 6, 9],
+        min_length=1,
+        description="Classification function per concept (Agrawal 0-9, SEA 0-3).",
+    )
+    drift_points: list[int] = Field(
+        default_factory=lambda: [20_000, 40_000],
+        description="Event index where each next concept starts (one fewer than concepts).",
+    )
+    drift_width: int = Field(1, ge=1, description="1 = abrupt; larger = gradual drift.")
+    data_drift_points: list[int] = Field(
+        default_factory=list,
+        description="Event indexes where a covariate shift of `data_drift_feature` starts.",
+    )
+    data_drift_feature: str = "hvalue"
+    data_drift_scale: float = 1.5
+    keys: int = Field(500, ge=1, description="Number of distinct entities.")
+    start: datetime = datetime.fromisoformat("2026-01-01T00:00:00+00:00")
+    mean_gap_ms: float = Field(50.0, gt=0, description="Mean event-time gap between events.")
+    disorder: float = Field(
+        0.0, ge=0, le=1, description="Share of events emitted out of event-time order."
+    )
+    bad_every: int = Field(0, ge=0, description="Inject a malformed message every N events.")
+    batch_size: int = Field(500, ge=1)
+
+    @model_validator(mode="after")
+    def _points_match_concepts(self) -> BuiltinStreamConfig:
+        if len(self.drift_points) != len(self.concepts) - 1:
+            raise ValueError(
+                f"drift_points needs {len(self.concepts) - 1} entries for "
+                f"{len(self.concepts)} concepts, got {len(self.drift_points)}"
+            )
+        if self.drift_points != sorted(self.drift_points):
+            raise ValueError("drift_points must be increasing")
+        limit = 10 if self.generator == "agrawal" else 4
+        bad = [c for c in self.concepts if not 0 <= c < limit]
+        if bad:
+            raise ValueError(f"{self.generator} has functions 0..{limit - 1}; got {bad}")
+        return self
+
+
+class FileSourceConfig(_Section):
+    events_path: Path | None = None
+    labels_path: Path | None = None
+    batch_size: int = Field(1000, ge=1)
+
+
+class KafkaConfig(_Section):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    events_topic: str = "driftline.events"
+    labels_topic: str = "driftline.labels"
+    predictions_topic: str = "driftline.predictions"
+    alerts_topic: str = "driftline.alerts"
+    dead_letters_topic: str = "driftline.dead-letters"
+    partitions: int = Field(3, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    batch_size: int = Field(1000, ge=1)
+    tail: bool = Field(True, description="Keep waiting for new messages at the end.")
+    settings: dict[str, str] = Field(
+        default_factory=dict, description="Extra librdkafka settings (SASL/SSL, ...)."
+    )
+    sasl_password: SecretStr | None = Field(None, description="Taken from the environment.")
+
+
+class SinkConfig(_Section):
+    """Where outputs go when the sink kind is `file`."""
+
+    directory: Path = Path("out")
+    fsync: bool = False
+
+
+class WindowSpec(_Section):
+    """One windowed aggregate family: stats of `field` per key over `period`."""
+
+    field: str | None = Field(None, description="Numeric feature; None = event counts only.")
+    period: timedelta
+    stats: list[Literal["count", "mean", "std", "sum"]] = Field(
+        default_factory=lambda: ["count", "mean", "std"]
+    )
+
+
+class FeaturesConfig(_Section):
+    windows: list[WindowSpec] = Field(
+        default_factory=lambda: [
+            WindowSpec(field=None, period=timedelta(minutes=5), stats=["count"]),
+            WindowSpec(field="loan", period=timedelta(minutes=5), stats=["mean", "std"]),
+            WindowSpec(field="loan", period=timedelta(hours=1), stats=["count", "mean"]),
+        ]
+    )
+    time_since_last: bool = True
+    allowed_lateness: timedelta = Field(
+        timedelta(seconds=30), description="Older than the key's newest event minus this = late."
+    )
+
+    @model_validator(mode="after")
+    def _lateness_below_periods(self) -> FeaturesConfig:
+        for w in self.windows:
+            if w.period <= self.allowed_lateness:
+                raise ValueError(
+                    f"window period {w.period} must exceed allowed_lateness {self.allowed_lateness}"
+                )
+        return self
+
+
+class ModelConfig(_Section):
+    name: str = "logreg"
+    baseline: Literal["prior", "no_change"] = "prior"
+    shards: int = Field(1, ge=1, description="Independent model shards (hash of event id).")
+    rolling_window: int = Field(1000, ge=10)
+    seed: int = 42
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        from flows.models import CATALOG
+
+        if name not in CATALOG:
+            raise ValueError(f"unknown model {name!r}; choose one of {sorted(CATALOG)}")
+        return name
+
+
+class DriftConfig(_Section):
+    concept_detector: Literal["adwin", "page_hinkley", "kswin", "ddm", "eddm"] = "adwin"
+    adwin_delta: float = Field(0.002, gt=0, lt=1)
+    warmup: int = Field(1000, ge=0, description="Labelled events before concept alerts may fire.")
+    cooldown: int = Field(1000, ge=0, description="Events after an alert before the next one.")
+    min_reference: int = Field(
+        500, ge=1, description="Errors in the reference before a rise can be judged."
+    )
+    min_increase: float = Field(
+        0.25, ge=0, description="Recent error must exceed the reference by this fraction."
+    )
+    on_concept_drift: Literal["reset", "keep"] = "reset"
+    data_window: int = Field(2000, ge=50, description="Events per data-drift comparison window.")
+    data_alpha: float = Field(1e-6, gt=0, lt=1, description="KS p-value threshold.")
+    data_min_effect: float = Field(0.1, ge=0, le=1, description="Minimum KS statistic.")
+
+
+class MetricsConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535)
+
+
+class ValidationConfig(_Section):
+    max_bytes: int = Field(65_536, ge=64)
+    max_features: int = Field(256, ge=1)
+    max_string: int = Field(256, ge=1)
+    min_event_time: datetime = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+    max_future: timedelta = timedelta(days=1)
+
+
+class RunConfig(_Section):
+    source: Literal["builtin", "file", "kafka"] = "builtin"
+    sink: Literal["file", "kafka", "null"] = "file"
+    workers: int = Field(1, ge=1)
+    progress_every: float = Field(2.0, gt=0, description="Seconds between progress lines.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    console_alerts: bool = True
+    epoch_interval: timedelta = timedelta(seconds=2)
+
+
+class Settings(BaseSettings):
+    """Everything driftline reads at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTLINE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    run: RunConfig = Field(default_factory=RunConfig)
+    builtin: BuiltinStreamConfig = Field(default_factory=BuiltinStreamConfig)
+    files: FileSourceConfig = Field(default_factory=FileSourceConfig)
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    sinks: SinkConfig = Field(default_factory=SinkConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+
+    @model_validator(mode="after")
+    def _source_has_inputs(self) -> Settings:
+        if self.run.source == "file" and self.files.events_path is None:
+            raise ValueError("run.source = 'file' needs files.events_path")
+        if self.files.events_path is not None and self.run.source == "file":
+            if not self.files.events_path.is_file():
+                raise ValueError(f"files.events_path {self.files.events_path} does not exist")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Reads the TOML file named by :data:`config_file` (lowest precedence but defaults)."""
+
+    path: Path | None = None
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if _FileSource.path is None:
+            return {}
+        with open(_FileSource.path, "rb") as f:
+            return tomllib.load(f)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Load settings from `path` (TOML), the environment and `overrides` (nested dicts)."""
+    if path is not None and not Path(path).is_file():
+        raise FileNotFoundError(f"config file {path} not found")
+    _FileSource.path = Path(path) if path is not None else None
+    try:
+        return Settings(**(overrides or {}))
+    finally:
+        _FileSource.path = None
+
+
+def with_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
+    """A copy of `settings` with nested `overrides` applied and validated again."""
+    data = _deep_merge(settings.model_dump(), overrides)
+    return Settings.model_validate(data)

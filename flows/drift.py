@@ -1,0 +1,142 @@
+"""Online drift detection: concept drift on the error stream, data drift on features.
+
+Concept drift feeds every labelled event's error (0/1 for classifiers, absolute
+error for regressors) to a River detector (ADWIN by default). A detection only
+becomes an alert when the recent error is clearly *higher* than the reference
+error (by `min_increase`; a model that got better is not drift), once the
+reference holds `min_reference` errors after the warm-up, outside a cooldown.
+
+Data drift compares windows of each numeric raw feature with a reference window
+by a two-sample Kolmogorov-Smirnov test: one test per feature per window instead
+of per-event KSWIN, which is too slow and noisy to run on every feature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from river import base, drift, stats, utils
+from scipy.stats import ks_2samp
+
+from flows.config import DriftConfig
+
+
+def build_detector(config: DriftConfig) -> base.DriftDetector:
+    """The configured River drift detector for the error stream."""
+    name = config.concept_detector
+    if name == "adwin":
+        return drift.ADWIN(delta=config.adwin_delta)
+    if name == "page_hinkley":
+        return drift.PageHinkley(mode="up")
+    if name == "kswin":
+        return drift.KSWIN(seed=42)
+    if name == "ddm":
+        return drift.binary.DDM()
+    return drift.binary.EDDM()
+
+
+@dataclass(slots=True)
+class ConceptSignal:
+    """A detection that passed the direction, warm-up and cooldown checks."""
+
+    reference_error: float
+    recent_error: float
+    observed: int
+
+
+class ConceptDriftMonitor:
+    """Watches one model's error stream."""
+
+    def __init__(self, config: DriftConfig, recent_window: int = 200) -> None:
+        self.config = config
+        self.recent_window = recent_window
+        self.reset()
+
+    def reset(self) -> None:
+        """Start over (after the model was replaced)."""
+        self.detector = build_detector(self.config)
+        self.reference = stats.Mean()
+        self.recent = utils.Rolling(stats.Mean, window_size=self.recent_window)
+        self.observed = 0
+        self.quiet_until = self.config.warmup
+
+    def update(self, error: float) -> ConceptSignal | None:
+        """Feed one error; returns a signal when drift towards worse is detected."""
+        self.observed += 1
+        self.recent.update(error)
+        detector = self.detector
+        detector.update(error)
+        signal = None
+        cfg = self.config
+        if (
+            detector.drift_detected
+            and self.observed > self.quiet_until
+            and self.reference.n >= cfg.min_reference
+        ):
+            ref = self.reference.get()
+            rec = self.recent.get()
+            if rec > ref * (1.0 + cfg.min_increase) and rec > ref:
+                signal = ConceptSignal(ref, rec, self.observed)
+                self.quiet_until = self.observed + cfg.cooldown
+                self.reference = stats.Mean()
+        if self.observed > cfg.warmup:  # a learning model's first errors are no reference
+            self.reference.update(error)
+        return signal
+
+
+@dataclass(slots=True)
+class DataSignal:
+    feature: str
+    ks: float
+    p_value: float
+    reference_mean: float
+    current_mean: float
+    window: int
+
+
+class DataDriftMonitor:
+    """Compares tumbling windows of each numeric feature against a reference window."""
+
+    def __init__(self, config: DriftConfig) -> None:
+        self.window = config.data_window
+        self.alpha = config.data_alpha
+        self.min_effect = config.data_min_effect
+        self.current: dict[str, list[float]] = {}
+        self.reference: dict[str, np.ndarray] = {}
+        self.filled = 0
+
+    def update(self, features: dict[str, object]) -> list[DataSignal]:
+        """Add one event's raw features; returns signals when a window closes."""
+        cur = self.current
+        for name, value in features.items():
+            if value.__class__ is float or value.__class__ is int:
+                values = cur.get(name)
+                if values is None:
+                    values = cur[name] = []
+                values.append(value)  # type: ignore[arg-type]
+        self.filled += 1
+        if self.filled < self.window:
+            return []
+        return self._close_window()
+
+    def _close_window(self) -> list[DataSignal]:
+        signals: list[DataSignal] = []
+        for name, values in self.current.items():
+            if len(values) < self.window // 2:
+                continue
+            now = np.asarray(values, dtype=float)
+            ref = self.reference.get(name)
+            if ref is None:
+                self.reference[name] = now
+                continue
+            result = ks_2samp(ref, now, method="asymp")
+            ks, p = float(result.statistic), float(result.pvalue)
+            if p < self.alpha and ks >= self.min_effect:
+                signals.append(
+                    DataSignal(name, ks, p, float(ref.mean()), float(now.mean()), len(now))
+                )
+                self.reference[name] = now  # the new normal: do not repeat the same shift
+        self.current = {}
+        self.filled = 0
+        return signals

@@ -1,0 +1,222 @@
+"""Event and label schemas, and parsing raw bytes into them (or into dead letters).
+
+Parsing is done per batch and never raises: every input becomes exactly one
+:class:`Event`/:class:`Label` or one :class:`DeadLetter` with a readable reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+)
+
+from flows.config import ValidationConfig
+
+FeatureValue = StrictBool | StrictInt | StrictFloat | str
+LabelValue = StrictBool | StrictInt | StrictFloat | str
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+_EPOCH_MS_THRESHOLD = 1e11  # numbers above this are epoch milliseconds
+
+
+def _to_utc(value: Any) -> datetime:
+    """Accept ISO-8601 with a zone, or epoch seconds/milliseconds; always return UTC."""
+    if isinstance(value, bool):
+        raise ValueError("timestamp must be ISO-8601 text or epoch seconds, got a boolean")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("timestamp is not a finite number")
+        seconds = value / 1000.0 if abs(value) >= _EPOCH_MS_THRESHOLD else float(value)
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError(f"timestamp {value!r} is out of range") from exc
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"unknown timestamp format {value[:40]!r}; use ISO-8601") from exc
+        if parsed.tzinfo is None:
+            raise ValueError(f"timestamp {value[:40]!r} has no time zone")
+        return parsed.astimezone(UTC)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("timestamp has no time zone")
+        return value.astimezone(UTC)
+    raise ValueError(f"timestamp must be text or a number, got {type(value).__name__}")
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_to_utc)]
+
+
+class Event(BaseModel):
+    """One observation of an entity: what the model scores."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=False)
+
+    id: Identifier
+    key: Identifier
+    ts: Timestamp
+    features: dict[Identifier, FeatureValue]
+    label: LabelValue | None = None
+
+
+class Label(BaseModel):
+    """The ground truth for an event, possibly arriving later on its own stream."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    id: Identifier
+    label: LabelValue
+    ts: Timestamp
+    key: Identifier | None = None
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """An input that could not be used, kept with the reason."""
+
+    raw: str
+    error: str
+    stage: str
+    ts: str
+    reason: str = "invalid"
+    source: str = "events"
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "raw": self.raw,
+                "error": self.error,
+                "stage": self.stage,
+                "ts": self.ts,
+                "reason": self.reason,
+                "source": self.source,
+            }
+        )
+
+
+@dataclass(slots=True)
+class Parsed:
+    """Parse result of one batch: good records and dead letters, in input order per kind."""
+
+    good: list[Any] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+_RAW_KEEP = 65_536
+
+
+def _raw_text(raw: bytes | str) -> str:
+    if isinstance(raw, str):
+        return raw[:_RAW_KEEP]
+    return raw[:_RAW_KEEP].decode("utf-8", errors="backslashreplace")
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts.append(f"{loc}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    if more > 0:
+        parts.append(f"... {more} more")
+    return "; ".join(parts)
+
+
+class Parser:
+    """Turns raw messages into :class:`Event` or :class:`Label` records."""
+
+    def __init__(self, kind: Literal["events", "labels"], limits: ValidationConfig) -> None:
+        self.kind = kind
+        self.limits = limits
+        self._schema: type[BaseModel] = Event if kind == "events" else Label
+
+    def now(self) -> str:
+        return datetime.now(UTC).isoformat()
+
+    def dead(self, raw: bytes | str, error: str, reason: str, stage: str = "parse") -> DeadLetter:
+        return DeadLetter(_raw_text(raw), error, stage, self.now(), reason, self.kind)
+
+    def parse_one(self, raw: bytes | str | None) -> Any:
+        """Parse one message; returns a record or a :class:`DeadLetter`."""
+        limits = self.limits
+        if raw is None:
+            return self.dead(b"", "message has no value (tombstone)", "empty")
+        if len(raw) > limits.max_bytes:
+            return self.dead(
+                raw, f"payload is {len(raw)} bytes, limit is {limits.max_bytes}", "oversized"
+            )
+        if isinstance(raw, bytes):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return self.dead(raw, f"payload is not UTF-8: {exc.reason}", "encoding")
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return self.dead(raw, f"not valid JSON: {exc}", "json")
+        if not isinstance(data, dict):
+            return self.dead(raw, f"expected a JSON object, got {type(data).__name__}", "schema")
+        try:
+            record = self._schema.model_validate(data)
+        except ValidationError as exc:
+            return self.dead(raw, _describe(exc), "schema")
+        except RecursionError:
+            return self.dead(raw, "payload nests too deeply", "schema")
+        problem = self._check_limits(record)
+        if problem is not None:
+            return self.dead(raw, problem[1], problem[0])
+        return record
+
+    def _check_limits(self, record: Any) -> tuple[str, str] | None:
+        limits = self.limits
+        ts: datetime = record.ts
+        if ts < limits.min_event_time:
+            return "timestamp", f"event time {ts.isoformat()} is before {limits.min_event_time}"
+        if ts > datetime.now(UTC) + limits.max_future:
+            return "timestamp", f"event time {ts.isoformat()} is in the future"
+        if isinstance(record, Event):
+            if len(record.features) > limits.max_features:
+                return "schema", (
+                    f"{len(record.features)} features, limit is {limits.max_features}"
+                )
+            if not record.features:
+                return "schema", "features: must not be empty"
+            for name, value in record.features.items():
+                if isinstance(value, str) and len(value) > limits.max_string:
+                    return "schema", f"features.{name}: string longer than {limits.max_string}"
+            label = record.label
+        else:
+            label = record.label
+        if isinstance(label, str) and len(label) > limits.max_string:
+            return "schema", f"label: string longer than {limits.max_string}"
+        return None
+
+    def parse_batch(self, raws: list[bytes | str | None]) -> Parsed:
+        """Parse a batch; never raises."""
+        out = Parsed()
+        good, dead = out.good, out.dead
+        for raw in raws:
+            try:
+                rec = self.parse_one(raw)
+            except Exception as exc:  # a bug must not stop the job: keep the input
+                rec = self.dead(raw or b"", f"unexpected parser error: {exc!r}", "internal")
+            if isinstance(rec, DeadLetter):
+                dead.append(rec)
+            else:
+                good.append(rec)
+        return out

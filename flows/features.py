@@ -1,0 +1,152 @@
+"""Per-entity windowed features in event time, and the feature vector a model sees.
+
+Windows are River ``utils.TimeRolling`` wrappers around ``stats.Var`` (which also
+gives count, mean and sum). Features for an event are read *before* the event
+is added, so they only describe events that arrived earlier. An event older
+than the entity's newest event minus ``allowed_lateness`` is *late*: it is scored
+with the current features but never added to a window (a late event cannot
+corrupt one). Events that are out of order but within the allowed lateness are
+inserted in event-time order by TimeRolling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import orjson
+from river import stats, utils
+
+from flows.config import FeaturesConfig, WindowSpec
+from flows.events import Event
+
+VECTORIZER_VERSION = 1  # bump when `vectorize` changes meaning
+
+
+def feature_set_version(config: FeaturesConfig) -> str:
+    """A short stable hash of the feature definitions, stamped on every prediction."""
+    blob = orjson.dumps(
+        {"v": VECTORIZER_VERSION, "features": config.model_dump(mode="json")},
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return "fs-" + hashlib.sha256(blob).hexdigest()[:10]
+
+
+def _period_label(period: timedelta) -> str:
+    secs = int(period.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if secs % size == 0:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    field: str | None
+    period: timedelta
+    names: tuple[tuple[str, str], ...]  # (stat, feature name)
+
+
+def _compile(spec: WindowSpec) -> _Window:
+    base = spec.field or "events"
+    label = _period_label(spec.period)
+    return _Window(spec.field, spec.period, tuple((s, f"{base}_{s}_{label}") for s in spec.stats))
+
+
+def vectorize(features: dict[str, object]) -> dict[str, float]:
+    """Raw event features to model input: numbers kept, bools 0/1, text one-hot."""
+    x: dict[str, float] = {}
+    for name, value in features.items():
+        if value.__class__ is float or value.__class__ is int:
+            x[name] = value  # type: ignore[assignment]
+        elif value is True or value is False:
+            x[name] = 1.0 if value else 0.0
+        else:
+            x[f"{name}={value}"] = 1.0
+    return x
+
+
+class EntityWindows:
+    """All windows of one entity (the state of one key in the feature step)."""
+
+    __slots__ = ("_rolling", "_windows", "newest_ts")
+
+    def __init__(self, windows: tuple[_Window, ...]) -> None:
+        self._windows = windows
+        self._rolling = [utils.TimeRolling(stats.Var, period=w.period) for w in windows]
+        self.newest_ts: datetime | None = None
+
+    def read(self, x: dict[str, float], ts: datetime, with_gap: bool) -> None:
+        """Add the current window features to `x` (past events only)."""
+        for w, rolling in zip(self._windows, self._rolling, strict=True):
+            var = rolling.obj
+            n = var.mean.n
+            for stat, name in w.names:
+                if stat == "count":
+                    x[name] = float(n)
+                elif stat == "mean":
+                    x[name] = var.mean.get() if n else 0.0
+                elif stat == "std":
+                    x[name] = math.sqrt(max(var.get(), 0.0)) if n > 1 else 0.0
+                else:  # sum
+                    x[name] = var.mean.get() * n if n else 0.0
+        if with_gap:
+            last = self.newest_ts
+            x["secs_since_last"] = (ts - last).total_seconds() if last is not None else -1.0
+
+    def add(self, event: Event) -> None:
+        """Put `event` into every window."""
+        ts = event.ts.replace(tzinfo=None)  # TimeRolling compares with a naive datetime
+        feats = event.features
+        for w, rolling in zip(self._windows, self._rolling, strict=True):
+            if w.field is None:
+                rolling.update(0.0, t=ts)
+                continue
+            value = feats.get(w.field)
+            if value.__class__ is float or value.__class__ is int:
+                rolling.update(float(value), t=ts)  # type: ignore[arg-type]
+        if self.newest_ts is None or event.ts > self.newest_ts:
+            self.newest_ts = event.ts
+
+
+@dataclass(slots=True)
+class Featured:
+    """An event with the exact feature vector it is scored (and later learned) with."""
+
+    event: Event
+    x: dict[str, float]
+    late: bool
+    out_of_order: bool
+    ingest: float  # wall-clock seconds when the event entered the flow
+    seq: int = 0  # arrival order, restored in the scoring step
+    shard: str = ""  # model key, set when routed to the scoring step
+
+
+class FeatureSet:
+    """The feature definitions: builds per-entity state and feature vectors."""
+
+    def __init__(self, config: FeaturesConfig) -> None:
+        self.config = config
+        self.version = feature_set_version(config)
+        self.windows = tuple(_compile(w) for w in config.windows)
+        self.allowed_lateness = config.allowed_lateness
+        self.time_since_last = config.time_since_last
+
+    def new_state(self) -> EntityWindows:
+        return EntityWindows(self.windows)
+
+    def featurize(
+        self, state: EntityWindows, event: Event, ingest: float, seq: int = 0
+    ) -> Featured:
+        """Features of `event` from its entity's past, then add it to the windows."""
+        x = vectorize(event.features)
+        newest = state.newest_ts
+        ts = event.ts
+        late = newest is not None and ts < newest - self.allowed_lateness
+        out_of_order = newest is not None and ts < newest and not late
+        state.read(x, ts if newest is None or ts >= newest else newest, self.time_since_last)
+        if not late:
+            state.add(event)
+        return Featured(event, x, late, out_of_order, ingest, seq)

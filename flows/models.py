@@ -1,0 +1,74 @@
+"""The model catalog: River models chosen by name in the config, and their baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from river import base, compose, dummy, forest, linear_model, metrics, preprocessing, stats, tree
+
+Task = Literal["classification", "regression"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one catalog entry."""
+
+    name: str
+    task: Task
+    build: Callable[[int], base.Estimator]
+    description: str
+
+
+def _logreg(seed: int) -> base.Estimator:
+    return compose.Pipeline(preprocessing.StandardScaler(), linear_model.LogisticRegression())
+
+
+def _hat(seed: int) -> base.Estimator:
+    return tree.HoeffdingAdaptiveTreeClassifier(seed=seed)
+
+
+def _arf(seed: int) -> base.Estimator:
+    return forest.ARFClassifier(n_models=10, seed=seed)
+
+
+def _linreg(seed: int) -> base.Estimator:
+    return compose.Pipeline(preprocessing.StandardScaler(), linear_model.LinearRegression())
+
+
+def _hatr(seed: int) -> base.Estimator:
+    return tree.HoeffdingAdaptiveTreeRegressor(seed=seed)
+
+
+CATALOG: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("logreg", "classification", _logreg, "StandardScaler | LogisticRegression"),
+        ModelSpec("hat", "classification", _hat, "HoeffdingAdaptiveTreeClassifier"),
+        ModelSpec("arf", "classification", _arf, "ARFClassifier(n_models=10)"),
+        ModelSpec("linreg", "regression", _linreg, "StandardScaler | LinearRegression"),
+        ModelSpec("hatr", "regression", _hatr, "HoeffdingAdaptiveTreeRegressor"),
+    )
+}
+
+
+def build_model(name: str, seed: int = 42) -> base.Estimator:
+    """A fresh, untrained model from the catalog."""
+    return CATALOG[name].build(seed)
+
+
+def build_baseline(task: Task, kind: Literal["prior", "no_change"]) -> base.Estimator:
+    """The simple model scored beside the real one, to report lift against."""
+    if task == "regression":
+        if kind == "no_change":
+            return dummy.StatisticRegressor(stats.Shift(1))
+        return dummy.StatisticRegressor(stats.Mean())
+    if kind == "no_change":
+        return dummy.NoChangeClassifier()
+    return dummy.PriorClassifier()
+
+
+def build_metric(task: Task) -> metrics.base.Metric:
+    """The prequential metric for a task (accuracy or MAE)."""
+    return metrics.Accuracy() if task == "classification" else metrics.MAE()

@@ -1,0 +1,45 @@
+"""The last step before the sinks: records -> `(output, json_bytes)`, watched by the monitor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from flows import telemetry
+from flows.events import DeadLetter
+from flows.monitor import RunMonitor
+
+PREDICTIONS, ALERTS, DEAD_LETTERS = "predictions", "alerts", "dead_letters"
+OUTPUTS = (PREDICTIONS, ALERTS, DEAD_LETTERS)
+
+
+class EncodeOutputs:
+    """`flat_map_batch` step: scored outputs and dead letters to sink items."""
+
+    def __init__(self, monitor: RunMonitor | None = None) -> None:
+        self.monitor = monitor
+
+    def __call__(self, items: list[Any]) -> list[tuple[str, bytes]]:
+        dumps = orjson.dumps
+        monitor = self.monitor
+        out: list[tuple[str, bytes]] = []
+        for item in items:
+            if item.__class__ is DeadLetter:
+                out.append((DEAD_LETTERS, item.to_json()))
+                if monitor is not None:
+                    monitor.dead_letter(item.reason)
+                continue
+            tag, payload = item[1]
+            if tag == "prediction":
+                out.append((PREDICTIONS, dumps(payload)))
+                if monitor is not None:
+                    monitor.prediction(payload)
+            else:
+                out.append((ALERTS, payload.to_json()))
+                telemetry.DRIFT_ALERTS.labels(payload.kind, payload.detector).inc()
+                if monitor is not None:
+                    monitor.alert(payload)
+        if monitor is not None:
+            monitor.tick()
+        return out

@@ -1,0 +1,77 @@
+"""Running the dataflow: metrics endpoint, signal handling, the engine, the summary."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from bytewax.recovery import RecoveryConfig
+from bytewax.testing import run_main
+
+from connectors.registry import build_io
+from connectors.shutdown import clear_stop, request_stop
+from flows import telemetry
+from flows.config import Settings
+from flows.dataflow import FlowIO, build_dataflow
+from flows.features import feature_set_version
+from flows.monitor import RunMonitor
+
+log = logging.getLogger("driftline")
+
+
+def _install_signal_handlers() -> None:
+    """SIGTERM/SIGINT end the sources; the flow drains, sinks flush, state snapshots."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        log.warning("stop requested, draining", extra={"signal": signal.Signals(signum).name})
+        request_stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run(
+    settings: Settings,
+    io: FlowIO | None = None,
+    monitor: RunMonitor | None = None,
+    recovery: RecoveryConfig | None = None,
+    serve_metrics: bool | None = None,
+) -> RunMonitor:
+    """Run the job until its sources end (or a stop is requested); returns the monitor."""
+    clear_stop()
+    monitor = monitor or RunMonitor(
+        progress_every=settings.run.progress_every, console_alerts=settings.run.console_alerts
+    )
+    io = io or build_io(settings)
+    flow = build_dataflow(settings, io, monitor)
+    if serve_metrics if serve_metrics is not None else settings.metrics.enabled:
+        telemetry.serve(settings.metrics.host, settings.metrics.port)
+    _install_signal_handlers()
+    log.info(
+        "starting",
+        extra={
+            "source": settings.run.source,
+            "sink": settings.run.sink,
+            "model": settings.model.name,
+            "feature_version": feature_set_version(settings.features),
+            "workers": settings.run.workers,
+        },
+    )
+    if settings.run.workers == 1:
+        run_main(flow, epoch_interval=settings.run.epoch_interval, recovery_config=recovery)
+    else:
+        from bytewax.run import cli_main
+
+        cli_main(
+            flow,
+            workers_per_process=settings.run.workers,
+            epoch_interval=settings.run.epoch_interval,
+            recovery_config=recovery,
+        )
+    sys.stderr.flush()
+    return monitor

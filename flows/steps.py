@@ -1,0 +1,140 @@
+"""The batch-wise step functions and stateful logics the dataflow is made of.
+
+Each step works on a whole batch of items, so the cost of crossing a bytewax
+operator is paid per batch, not per event. Snapshots are pickled bytes, so
+they are immutable as bytewax requires and cost one pickle per changed key.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import time
+import zlib
+from collections import Counter as Tally
+from typing import Any
+
+from bytewax.operators import StatefulBatchLogic
+
+from flows import telemetry
+from flows.config import Settings
+from flows.events import DeadLetter, Event, Parser
+from flows.features import EntityWindows, Featured, FeatureSet
+from flows.scoring import ModelShard, ShardStats
+
+
+def count_dead(dead: list[DeadLetter]) -> None:
+    """Move the dead-letter counters once for a batch."""
+    if not dead:
+        return
+    telemetry.EVENTS.labels("dead_letter").inc(len(dead))
+    for (stage, reason), n in Tally((d.stage, d.reason) for d in dead).items():
+        telemetry.DEAD_LETTERS.labels(stage, reason).inc(n)
+
+
+class ParseEvents:
+    """`flat_map_batch` step: raw messages -> `(entity, (seq, ingest, Event))` or DeadLetter."""
+
+    def __init__(self, parser: Parser) -> None:
+        self.parser = parser
+        self._seq = itertools.count()
+
+    def __call__(self, raws: list[Any]) -> list[Any]:
+        ingest = time.time()
+        passed = [r for r in raws if r.__class__ is DeadLetter]  # errors from the source
+        if passed:
+            raws = [r for r in raws if r.__class__ is not DeadLetter]
+        parsed = self.parser.parse_batch(raws)
+        seq = self._seq
+        out: list[Any] = [(e.key, (next(seq), ingest, e)) for e in parsed.good]
+        dead = passed + parsed.dead
+        count_dead(dead)
+        out.extend(dead)
+        return out
+
+
+def is_keyed(item: Any) -> bool:
+    """Routes parsed items: keyed records go on, dead letters to the output."""
+    return item.__class__ is tuple
+
+
+class FeatureLogic(StatefulBatchLogic):
+    """State of one entity: its windows. Emits events with their served features."""
+
+    def __init__(self, features: FeatureSet, resume: bytes | None) -> None:
+        self.features = features
+        self.state: EntityWindows = (
+            pickle.loads(resume) if resume is not None else features.new_state()
+        )
+
+    def on_batch(self, values: list[tuple[int, float, Event]]) -> tuple[list[Featured], bool]:
+        fs, state = self.features, self.state
+        return [fs.featurize(state, e, ingest, seq) for seq, ingest, e in values], self.RETAIN
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _arrival(f: Featured) -> int:
+    return f.seq
+
+
+def shard_of(event_id: str, shards: int) -> str:
+    """Model key for an event id (labels carry the id, so they find their shard)."""
+    if shards == 1:
+        return "shard-0"
+    return f"shard-{zlib.crc32(event_id.encode()) % shards}"
+
+
+class KeyByShard:
+    """`flat_map_batch` step: `(entity, Featured)` -> `(shard, Featured)`."""
+
+    def __init__(self, shards: int) -> None:
+        self.shards = shards
+
+    def __call__(self, items: list[tuple[str, Featured]]) -> list[tuple[str, Featured]]:
+        shards = self.shards
+        out = []
+        for _, f in items:
+            f.shard = shard_of(f.event.id, shards)
+            out.append((f.shard, f))
+        return out
+
+
+class ScoreLogic(StatefulBatchLogic):
+    """State of one model shard: predict, learn, detect drift."""
+
+    def __init__(self, settings: Settings, feature_version: str, resume: bytes | None) -> None:
+        self.settings = settings
+        self.feature_version = feature_version
+        self.shard: ModelShard | None = pickle.loads(resume) if resume is not None else None
+
+    def on_batch(self, values: list[Featured]) -> tuple[list[Any], bool]:
+        if self.shard is None:  # bytewax does not pass the key to the builder
+            self.shard = ModelShard(values[0].shard, self.settings, self.feature_version)
+        if len(values) > 1:  # the keyed step above grouped the batch by entity
+            values.sort(key=_arrival)
+        stats = ShardStats()
+        out = self.shard.process(values, stats)
+        self._report(stats)
+        return out, self.RETAIN
+
+    def _report(self, stats: ShardStats) -> None:
+        s = self.shard
+        assert s is not None
+        telemetry.EVENTS.labels("scored").inc(stats.scored)
+        if stats.late:
+            telemetry.LATE_EVENTS.inc(stats.late)
+            telemetry.EVENTS.labels("late").inc(stats.late)
+        if stats.out_of_order:
+            telemetry.OUT_OF_ORDER.inc(stats.out_of_order)
+        if stats.labelled:
+            metric = s.metric_name
+            model_value, base_value = s.rolling.get(), s.baseline_rolling.get()
+            telemetry.MODEL_METRIC.labels(s.model_name, metric, "model").set(model_value)
+            telemetry.MODEL_METRIC.labels(s.model_name, metric, "baseline").set(base_value)
+            telemetry.MODEL_LIFT.labels(s.model_name, metric).set(model_value - base_value)
+        telemetry.MODEL_VERSION.labels(s.model_name, s.shard).set(s.version)
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self.shard, protocol=pickle.HIGHEST_PROTOCOL)

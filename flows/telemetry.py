@@ -1,0 +1,67 @@
+"""Prometheus metrics (prometheus-client) and the HTTP endpoint that serves them.
+
+Steps update counters once per batch, not once per event, to keep the hot path cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+EVENTS = Counter("driftline_events", "Events by outcome.", ["outcome"])
+DEAD_LETTERS = Counter(
+    "driftline_dead_letters", "Inputs sent to the dead-letter output.", ["stage", "reason"]
+)
+LATE_EVENTS = Counter("driftline_late_events", "Events older than the allowed lateness.")
+OUT_OF_ORDER = Counter(
+    "driftline_out_of_order_events", "Events out of event-time order but within lateness."
+)
+SCORING_LATENCY = Histogram(
+    "driftline_scoring_latency_seconds",
+    "Seconds from an event entering the flow to its prediction.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+MODEL_METRIC = Gauge(
+    "driftline_model_metric",
+    "Rolling prequential metric of the model and the baseline.",
+    ["model", "metric", "scorer"],
+)
+MODEL_LIFT = Gauge(
+    "driftline_model_lift", "Rolling metric of the model minus the baseline's.", ["model", "metric"]
+)
+DRIFT_ALERTS = Counter("driftline_drift_alerts", "Alerts raised.", ["kind", "detector"])
+MODEL_VERSION = Gauge("driftline_model_version", "Current model version.", ["model", "shard"])
+LABELS = Counter("driftline_labels", "Labels by outcome.", ["outcome"])
+PENDING_LABELS = Gauge("driftline_pending_labels", "Scored events waiting for a label.")
+
+_ALL = (
+    EVENTS,
+    DEAD_LETTERS,
+    LATE_EVENTS,
+    OUT_OF_ORDER,
+    SCORING_LATENCY,
+    MODEL_METRIC,
+    MODEL_LIFT,
+    DRIFT_ALERTS,
+    MODEL_VERSION,
+    LABELS,
+    PENDING_LABELS,
+)
+
+
+def metric_names() -> set[str]:
+    """Exposed base names of every driftline metric (counters end in `_total`)."""
+    names = set()
+    for metric in _ALL:
+        name = metric._name  # prometheus-client strips `_total` from counter names
+        names.add(f"{name}_total" if isinstance(metric, Counter) else name)
+    return names
+
+
+def serve(host: str, port: int) -> None:
+    """Start the /metrics endpoint (in a daemon thread)."""
+    start_http_server(port, addr=host, registry=REGISTRY)
+    log.info("metrics endpoint listening", extra={"url": f"http://{host}:{port}/metrics"})

