@@ -56,4 +56,4 @@ class Alert:
                 f"MODEL RESET {self.model} v{s.get('from_version')} -> v{self.model_version} "
                 f"({s.get('reason', '')})"
             )
-        return f"{self.severity.upper():8} {what} {where}"
+        return f"{what} {where}"

@@ -38,7 +38,7 @@ class BuiltinStreamConfig(_Section):
     )
     drift_width: int = Field(1, ge=1, description="1 = abrupt; larger = gradual drift.")
     data_drift_points: list[int] = Field(
-        default_factory=list,
+        default_factory=lambda: [50_000],
         description="Event indexes where a covariate shift of `data_drift_feature` starts.",
     )
     data_drift_feature: str = "hvalue"
@@ -47,9 +47,9 @@ class BuiltinStreamConfig(_Section):
     start: datetime = datetime.fromisoformat("2026-01-01T00:00:00+00:00")
     mean_gap_ms: float = Field(50.0, gt=0, description="Mean event-time gap between events.")
     disorder: float = Field(
-        0.0, ge=0, le=1, description="Share of events emitted out of event-time order."
+        0.01, ge=0, le=1, description="Share of events emitted out of event-time order."
     )
-    bad_every: int = Field(0, ge=0, description="Inject a malformed message every N events.")
+    bad_every: int = Field(5000, ge=0, description="Inject a malformed message every N events.")
     batch_size: int = Field(500, ge=1)
 
     @model_validator(mode="after")
@@ -212,9 +212,8 @@ class Settings(BaseSettings):
     def _source_has_inputs(self) -> Settings:
         if self.run.source == "file" and self.files.events_path is None:
             raise ValueError("run.source = 'file' needs files.events_path")
-        if self.files.events_path is not None and self.run.source == "file":
-            if not self.files.events_path.is_file():
-                raise ValueError(f"files.events_path {self.files.events_path} does not exist")
+        if self.run.source == "file" and not self.files.events_path.is_file():  # type: ignore[union-attr]
+            raise ValueError(f"files.events_path {self.files.events_path} does not exist")
         return self
 
     @classmethod

@@ -78,37 +78,44 @@ class EntityWindows:
         self._rolling = [utils.TimeRolling(stats.Var, period=w.period) for w in windows]
         self.newest_ts: datetime | None = None
 
-    def read(self, x: dict[str, float], ts: datetime, with_gap: bool) -> None:
-        """Add the current window features to `x` (past events only)."""
-        for w, rolling in zip(self._windows, self._rolling, strict=True):
-            var = rolling.obj
-            n = var.mean.n
-            for stat, name in w.names:
-                if stat == "count":
-                    x[name] = float(n)
-                elif stat == "mean":
-                    x[name] = var.mean.get() if n else 0.0
-                elif stat == "std":
-                    x[name] = math.sqrt(max(var.get(), 0.0)) if n > 1 else 0.0
-                else:  # sum
-                    x[name] = var.mean.get() * n if n else 0.0
-        if with_gap:
-            last = self.newest_ts
-            x["secs_since_last"] = (ts - last).total_seconds() if last is not None else -1.0
+    def observe(self, x: dict[str, float], event: Event, late: bool, with_gap: bool) -> None:
+        """Write the window features of `event` into `x`, then add it unless `late`.
 
-    def add(self, event: Event) -> None:
-        """Put `event` into every window."""
-        ts = event.ts.replace(tzinfo=None)  # TimeRolling compares with a naive datetime
+        TimeRolling only expires old values when a new one is added, so the event
+        is added first (expiring what fell out of each window), its own value is
+        taken back out while the features are read, then put back in.
+        """
+        if with_gap:
+            newest = self.newest_ts
+            ts = event.ts if newest is None or event.ts >= newest else newest
+            x["secs_since_last"] = (ts - newest).total_seconds() if newest is not None else -1.0
+        t = event.ts.replace(tzinfo=None)  # TimeRolling compares with a naive datetime
         feats = event.features
         for w, rolling in zip(self._windows, self._rolling, strict=True):
-            if w.field is None:
-                rolling.update(0.0, t=ts)
-                continue
-            value = feats.get(w.field)
-            if value.__class__ is float or value.__class__ is int:
-                rolling.update(float(value), t=ts)  # type: ignore[arg-type]
-        if self.newest_ts is None or event.ts > self.newest_ts:
+            var = rolling.obj
+            value = 0.0 if w.field is None else feats.get(w.field)
+            added = not late and (value.__class__ is float or value.__class__ is int)
+            if added:
+                rolling.update(float(value), t=t)  # type: ignore[arg-type]
+                var.revert(float(value))  # type: ignore[arg-type]
+            _read(var, w, x)
+            if added:
+                var.update(float(value))  # type: ignore[arg-type]
+        if not late and (self.newest_ts is None or event.ts > self.newest_ts):
             self.newest_ts = event.ts
+
+
+def _read(var: stats.Var, w: _Window, x: dict[str, float]) -> None:
+    n = var.mean.n
+    for stat, name in w.names:
+        if stat == "count":
+            x[name] = float(round(n))
+        elif stat == "mean":
+            x[name] = var.mean.get() if n >= 0.5 else 0.0
+        elif stat == "std":
+            x[name] = math.sqrt(max(var.get(), 0.0)) if n >= 1.5 else 0.0
+        else:  # sum
+            x[name] = var.mean.get() * n if n >= 0.5 else 0.0
 
 
 @dataclass(slots=True)
@@ -146,7 +153,5 @@ class FeatureSet:
         ts = event.ts
         late = newest is not None and ts < newest - self.allowed_lateness
         out_of_order = newest is not None and ts < newest and not late
-        state.read(x, ts if newest is None or ts >= newest else newest, self.time_since_last)
-        if not late:
-            state.add(event)
+        state.observe(x, event, late, self.time_since_last)
         return Featured(event, x, late, out_of_order, ingest, seq)

@@ -69,6 +69,10 @@ def build_baseline(task: Task, kind: Literal["prior", "no_change"]) -> base.Esti
     return dummy.PriorClassifier()
 
 
+def metric_class(task: Task) -> type[metrics.base.Metric]:
+    """The prequential metric for a task: accuracy or MAE."""
+    return metrics.Accuracy if task == "classification" else metrics.MAE
+
+
 def build_metric(task: Task) -> metrics.base.Metric:
-    """The prequential metric for a task (accuracy or MAE)."""
-    return metrics.Accuracy() if task == "classification" else metrics.MAE()
+    return metric_class(task)()

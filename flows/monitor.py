@@ -77,7 +77,7 @@ class RunMonitor:
     def alert(self, alert: Alert) -> None:
         self.alerts.append(alert)
         if self.console_alerts:
-            level = logging.INFO if alert.kind == "model_reset" else logging.WARNING
+            level = logging.INFO if alert.severity == "info" else logging.WARNING
             log.log(level, alert.describe(), extra={"alert": alert.to_dict()})
 
     def tick(self) -> None:

@@ -8,7 +8,7 @@ scoring step, so everything that must see both predictions and labels lives here
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from river import utils
@@ -17,7 +17,7 @@ from flows.alerts import Alert
 from flows.config import Settings
 from flows.drift import ConceptDriftMonitor, DataDriftMonitor
 from flows.features import Featured
-from flows.models import CATALOG, build_baseline, build_metric, build_model
+from flows.models import CATALOG, build_baseline, build_metric, build_model, metric_class
 
 Output = tuple[str, Any]  # ("prediction", dict) or ("alert", Alert)
 
@@ -30,6 +30,7 @@ class ShardStats:
     labelled: int = 0
     late: int = 0
     out_of_order: int = 0
+    latencies: list[float] = field(default_factory=list)
 
 
 class ModelShard:
@@ -48,9 +49,9 @@ class ModelShard:
         self.baseline = build_baseline(self.task, cfg.baseline)
         self.metric = build_metric(self.task)
         self.baseline_metric = build_metric(self.task)
-        self.rolling = utils.Rolling(build_metric(self.task), window_size=cfg.rolling_window)
+        self.rolling = utils.Rolling(metric_class(self.task), window_size=cfg.rolling_window)
         self.baseline_rolling = utils.Rolling(
-            build_metric(self.task), window_size=cfg.rolling_window
+            metric_class(self.task), window_size=cfg.rolling_window
         )
         self.concept = ConceptDriftMonitor(settings.drift)
         self.data = DataDriftMonitor(settings.drift)
@@ -80,6 +81,7 @@ class ModelShard:
         now = time.time()
         fv = self.feature_version
         name = self.model_name
+        latencies = stats.latencies
         for f in batch:
             event = f.event
             y_pred, score = self.predict(f.x)
@@ -99,6 +101,7 @@ class ModelShard:
                 "shard": self.shard,
                 "latency_ms": round((now - f.ingest) * 1000.0, 3),
             }
+            latencies.append(now - f.ingest)
             if f.late:
                 rec["late"] = True
                 stats.late += 1

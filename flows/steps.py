@@ -123,6 +123,9 @@ class ScoreLogic(StatefulBatchLogic):
         s = self.shard
         assert s is not None
         telemetry.EVENTS.labels("scored").inc(stats.scored)
+        observe = telemetry.SCORING_LATENCY.observe
+        for seconds in stats.latencies:
+            observe(seconds)
         if stats.late:
             telemetry.LATE_EVENTS.inc(stats.late)
             telemetry.EVENTS.labels("late").inc(stats.late)

@@ -1,0 +1,36 @@
+# driftline: two commands set everything up on a fresh machine.
+#   make run   - create .venv, install, run the job on the built-in drifting stream
+#   make test  - create .venv, install with test extras, run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TSTAMP := $(VENV)/.installed-test
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(TSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@ $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/driftline run $(ARGS)
+
+test: $(TSTAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: $(TSTAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check flows connectors
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

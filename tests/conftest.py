@@ -1,0 +1,69 @@
+"""Shared fixtures: settings for quick runs, running the flow in-process, reading outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from flows.config import Settings, load_settings
+from flows.monitor import RunMonitor
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+class RunResult:
+    """Outputs of one in-process run."""
+
+    def __init__(self, out: Path, monitor: RunMonitor) -> None:
+        self.out = out
+        self.monitor = monitor
+        self.predictions = read_jsonl(out / "predictions.jsonl")
+        self.alerts = read_jsonl(out / "alerts.jsonl")
+        self.dead_letters = read_jsonl(out / "dead_letters.jsonl")
+
+    def alerts_of(self, kind: str) -> list[dict[str, Any]]:
+        return [a for a in self.alerts if a["kind"] == kind]
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for a test run: outputs in tmp_path, no metrics server, quiet console."""
+
+    def make(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {
+            "sinks": {"directory": str(tmp_path / "out")},
+            "metrics": {"enabled": False},
+            "run": {"progress_every": 3600, "epoch_interval": "PT1S"},
+        }
+        for section, values in overrides.items():
+            base.setdefault(section, {}).update(values)
+        return load_settings(None, base)
+
+    return make
+
+
+@pytest.fixture
+def run_flow() -> Callable[[Settings], RunResult]:
+    """Run the job in-process to the end of its source; returns its outputs."""
+
+    def run(settings: Settings) -> RunResult:
+        from flows.runner import run as run_job
+
+        monitor = run_job(settings, serve_metrics=False)
+        return RunResult(settings.sinks.directory, monitor)
+
+    return run
+
+
+def write_jsonl(path: Path, lines: Iterable[bytes | None]) -> Path:
+    """Write raw lines (bytes) to a file, one per line; None becomes an empty line."""
+    path.write_bytes(b"".join((line or b"") + b"\n" for line in lines))
+    return path
