@@ -9,10 +9,11 @@ optional covariate shifts (data drift) and optional malformed messages.
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from river.datasets import synth
 from connectors.malformed import MALFORMED
 from connectors.shutdown import stop_requested
 from flows.config import BuiltinStreamConfig
+from flows.events import LabelBytes
 
 
 def _concept(cfg: BuiltinStreamConfig, function: int, seed: int) -> datasets.base.Dataset:
@@ -85,14 +87,45 @@ def drifting_events(cfg: BuiltinStreamConfig) -> Iterator[dict[str, Any]]:
         }
 
 
-def drifting_messages(cfg: BuiltinStreamConfig) -> Iterator[bytes]:
-    """The stream as JSON messages, with a malformed one every `bad_every` events."""
-    n_bad = 0
+def _with_separate_labels(cfg: BuiltinStreamConfig) -> Iterator[dict[str, Any] | LabelBytes]:
+    """Events without labels, each label emitted once event time passes its due time."""
+    rng = random.Random(cfg.seed + 7)
+    mean = cfg.label_delay.total_seconds()
+    due: list[tuple[datetime, int, bytes]] = []
     for i, event in enumerate(drifting_events(cfg)):
-        if cfg.bad_every and i and i % cfg.bad_every == 0:
-            yield MALFORMED[n_bad % len(MALFORMED)][1]
+        label = event.pop("label")
+        ts = datetime.fromisoformat(event["ts"])
+        while due and due[0][0] <= ts:
+            yield LabelBytes(heapq.heappop(due)[2])
+        yield event
+        if rng.random() < cfg.label_missing:
+            continue
+        delay = mean if cfg.label_delay_kind == "fixed" else rng.expovariate(1.0 / mean)
+        at = ts + timedelta(seconds=delay)
+        msg = {"id": event["id"], "label": label, "ts": at.isoformat()}
+        heapq.heappush(due, (at, i, orjson.dumps(msg)))
+    while due:
+        yield LabelBytes(heapq.heappop(due)[2])
+
+
+def drifting_messages(cfg: BuiltinStreamConfig) -> Iterator[bytes | None]:
+    """The stream as JSON messages, with a malformed one every `bad_every` events.
+
+    With ``labels = "separate"`` labels are their own messages (LabelBytes),
+    delayed in event time, some never sent (``label_missing``).
+    """
+    n_bad = 0
+    items = drifting_events(cfg) if cfg.labels == "inline" else _with_separate_labels(cfg)
+    n_events = 0
+    for item in items:
+        if isinstance(item, LabelBytes):
+            yield item
+            continue
+        if cfg.bad_every and n_events and n_events % cfg.bad_every == 0:
+            yield MALFORMED[n_bad % len(MALFORMED)][1]  # None stands for a tombstone
             n_bad += 1
-        yield orjson.dumps(event)
+        n_events += 1
+        yield orjson.dumps(item)
 
 
 class _BuiltinPartition(StatefulSourcePartition[bytes, int]):

@@ -14,13 +14,15 @@ from bytewax.outputs import (
 )
 
 from connectors.shutdown import stop_requested
+from flows.events import LabelBytes
 
 
 class _JsonlReadPartition(StatefulSourcePartition[bytes, int]):
-    def __init__(self, path: Path, batch_size: int, resume: int | None) -> None:
+    def __init__(self, path: Path, batch_size: int, resume: int | None, wrap: type) -> None:
         self._f = open(path, "rb")  # noqa: SIM115 - kept open for the partition's life
         self._f.seek(resume or 0)
         self._batch = batch_size
+        self._wrap = wrap
 
     def next_batch(self) -> list[bytes]:
         if stop_requested():
@@ -31,7 +33,7 @@ class _JsonlReadPartition(StatefulSourcePartition[bytes, int]):
             read += 1
             line = line.rstrip(b"\r\n")
             if line:  # a blank line separates nothing: it is not a message
-                lines.append(line)
+                lines.append(self._wrap(line))
             if read >= self._batch:
                 break
         if not read:
@@ -48,18 +50,20 @@ class _JsonlReadPartition(StatefulSourcePartition[bytes, int]):
 class JsonlSource(FixedPartitionedSource[bytes, int]):
     """Lines of a JSONL file as raw bytes (bad encodings become dead letters, not crashes).
 
-    Resumes at the byte offset of the last snapshot.
+    Resumes at the byte offset of the last snapshot. With ``labels=True`` the
+    lines are label messages.
     """
 
-    def __init__(self, path: Path, batch_size: int = 1000) -> None:
+    def __init__(self, path: Path, batch_size: int = 1000, labels: bool = False) -> None:
         self.path = Path(path)
         self.batch_size = batch_size
+        self.wrap = LabelBytes if labels else bytes
 
     def list_parts(self) -> list[str]:
         return [str(self.path)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None):
-        return _JsonlReadPartition(self.path, self.batch_size, resume_state)
+        return _JsonlReadPartition(self.path, self.batch_size, resume_state, self.wrap)
 
 
 class _JsonlPartition(StatefulSinkPartition[bytes, int]):

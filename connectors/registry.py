@@ -24,6 +24,20 @@ def events_source(settings: Settings) -> Source:
     return kafka_source(settings.kafka, settings.kafka.events_topic)
 
 
+def labels_source(settings: Settings) -> Source | None:
+    """Labels on their own stream (None when they travel inside events)."""
+    kind = settings.run.source
+    if kind == "file" and settings.files.labels_path is not None:
+        return JsonlSource(
+            settings.files.labels_path, batch_size=settings.files.batch_size, labels=True
+        )
+    if kind == "kafka":
+        from connectors.kafka import kafka_source
+
+        return kafka_source(settings.kafka, settings.kafka.labels_topic, labels=True)
+    return None
+
+
 def outputs_sink(settings: Settings) -> Sink:
     kind = settings.run.sink
     if kind == "file":
@@ -40,4 +54,8 @@ def outputs_sink(settings: Settings) -> Sink:
 
 def build_io(settings: Settings) -> FlowIO:
     """Connectors for a run."""
-    return FlowIO(events=events_source(settings), outputs=outputs_sink(settings))
+    return FlowIO(
+        events=events_source(settings),
+        outputs=outputs_sink(settings),
+        labels=labels_source(settings),
+    )

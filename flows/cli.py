@@ -56,6 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "builtin.events": args.events,
             "builtin.seed": args.seed,
             "files.events_path": args.events_file,
+            "files.labels_path": args.labels_file,
+            "kafka.bootstrap_servers": args.bootstrap_servers,
             "sinks.directory": args.out,
             "model.name": args.model,
             "metrics.port": args.metrics_port,
@@ -68,6 +70,57 @@ def cmd_run(args: argparse.Namespace) -> int:
     monitor = run(settings)
     points = settings.builtin.drift_points if settings.run.source == "builtin" else None
     print(monitor.summary(points))
+    return 0
+
+
+def _kafka_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "kafka.bootstrap_servers": args.bootstrap_servers,
+        "run.log_level": args.log_level,
+        "run.log_format": args.log_format,
+    }
+
+
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    settings = _load(args, {**_kafka_overrides(args), "kafka.partitions": args.partitions})
+    setup_logging(settings.run.log_level, settings.run.log_format)
+    from connectors.kafka import create_topics
+
+    for topic, status in create_topics(settings.kafka).items():
+        print(f"{topic}: {status}")
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    settings = _load(
+        args,
+        {
+            **_kafka_overrides(args),
+            "builtin.events": args.events,
+            "builtin.seed": args.seed,
+            "builtin.labels": args.labels,
+        },
+    )
+    setup_logging(settings.run.log_level, settings.run.log_format)
+    from connectors.builtin import drifting_messages
+    from connectors.producer import file_messages, produce
+    from connectors.shutdown import request_stop
+
+    if args.source == "file":
+        if args.events_file is None:
+            print("driftline produce: --source file needs --events-file", file=sys.stderr)
+            return 2
+        messages = file_messages(args.events_file, args.labels_file)
+    else:
+        messages = drifting_messages(settings.builtin)
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: request_stop())
+    try:
+        sent = produce(settings.kafka, messages, rate=args.rate, progress=not args.quiet)
+    except KeyboardInterrupt:
+        return 130
+    log.info("produced", extra=sent)
     return 0
 
 
@@ -93,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--seed", type=int, help="Built-in stream seed.")
     run.add_argument("--events-file", type=Path, help="JSONL file of events (--source file).")
+    run.add_argument("--labels-file", type=Path, help="JSONL file of labels (--source file).")
+    run.add_argument("--bootstrap-servers", help="Kafka brokers (--source/--sink kafka).")
     run.add_argument("--out", type=Path, help="Directory for JSONL outputs (--sink file).")
     run.add_argument(
         "--model", help="Model name from the catalog (logreg, hat, arf, linreg, hatr)."
@@ -101,6 +156,39 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, help="Prometheus port (0 = any free port).")
     run.add_argument("--no-metrics", action="store_true", help="Do not serve /metrics.")
     run.set_defaults(func=cmd_run)
+
+    topics = sub.add_parser("topics", help="Manage the Kafka topics.")
+    topics_sub = topics.add_subparsers(dest="topics_command", required=True)
+    create = topics_sub.add_parser(
+        "create",
+        help="Create the events, labels, predictions, alerts and dead-letter topics.",
+        description="Create every driftline topic via AdminClient; existing topics are fine.",
+    )
+    _add_common(create)
+    create.add_argument("--bootstrap-servers", help="host:port[,host:port] of the brokers.")
+    create.add_argument("--partitions", type=int, help="Partitions per topic.")
+    create.set_defaults(func=cmd_topics_create)
+
+    produce = sub.add_parser(
+        "produce",
+        help="Feed the events and labels topics from the built-in stream or a JSONL file.",
+        description="Produce events (and labels) to Kafka so the whole loop can be watched.",
+    )
+    _add_common(produce)
+    produce.add_argument("--bootstrap-servers", help="host:port[,host:port] of the brokers.")
+    produce.add_argument("--source", choices=["builtin", "file"], default="builtin")
+    produce.add_argument("--events-file", type=Path, help="JSONL events (--source file).")
+    produce.add_argument("--labels-file", type=Path, help="JSONL labels (--source file).")
+    produce.add_argument("--events", type=int, help="Built-in stream: events (0 = endless).")
+    produce.add_argument("--seed", type=int, help="Built-in stream seed.")
+    produce.add_argument(
+        "--labels",
+        choices=["inline", "separate"],
+        help="Built-in stream: labels inside events or delayed on the labels topic.",
+    )
+    produce.add_argument("--rate", type=float, default=0.0, help="Messages/s (0 = max).")
+    produce.add_argument("--quiet", action="store_true", help="No progress line.")
+    produce.set_defaults(func=cmd_produce)
     return parser
 
 

@@ -51,6 +51,14 @@ class BuiltinStreamConfig(_Section):
     )
     bad_every: int = Field(5000, ge=0, description="Inject a malformed message every N events.")
     batch_size: int = Field(500, ge=1)
+    labels: Literal["inline", "separate"] = Field(
+        "inline", description="Labels inside events, or as their own delayed messages."
+    )
+    label_delay: timedelta = Field(
+        timedelta(seconds=5), description="Mean event-time delay of a separate label."
+    )
+    label_delay_kind: Literal["fixed", "exponential"] = "exponential"
+    label_missing: float = Field(0.0, ge=0, le=1, description="Share of labels that never come.")
 
     @model_validator(mode="after")
     def _points_match_concepts(self) -> BuiltinStreamConfig:
@@ -70,7 +78,7 @@ class BuiltinStreamConfig(_Section):
 
 class FileSourceConfig(_Section):
     events_path: Path | None = None
-    labels_path: Path | None = None
+    labels_path: Path | None = Field(None, description="JSONL labels replayed beside events.")
     batch_size: int = Field(1000, ge=1)
 
 
@@ -148,6 +156,13 @@ class ModelConfig(_Section):
         return name
 
 
+class LabelsConfig(_Section):
+    """Delayed labels: how long a prediction waits for its label, and how many may wait."""
+
+    ttl: timedelta = Field(timedelta(hours=1), description="In event time.")
+    max_pending: int = Field(200_000, ge=1, description="Per model shard.")
+
+
 class DriftConfig(_Section):
     concept_detector: Literal["adwin", "page_hinkley", "kswin", "ddm", "eddm"] = "adwin"
     adwin_delta: float = Field(0.002, gt=0, lt=1)
@@ -204,6 +219,7 @@ class Settings(BaseSettings):
     sinks: SinkConfig = Field(default_factory=SinkConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)

@@ -1,9 +1,10 @@
 """The dataflow, assembled top to bottom: read it to see where an event goes next.
 
 ```
-events ─▶ parse ─┬─ok─▶ features (per entity) ─▶ key by shard ─▶ score (per shard) ─┐
-                 └─bad────────────────────────────────────────────────────────────┤
-                                                          encode + monitor ◀──────┘─▶ outputs
+events ─┐         ┌─event─▶ features (per entity) ─▶ key by shard ─┐
+labels ─┴─▶ parse ┼─label────────────────────────▶ key by shard ─┴─▶ score (per shard) ─┐
+                  └─bad────────────────────────────────────────────────────────────────┤
+                                                    outputs ◀── encode + monitor ◀─────┘
 ```
 """
 
@@ -22,7 +23,15 @@ from flows.events import Parser
 from flows.features import FeatureSet
 from flows.monitor import RunMonitor
 from flows.outputs import EncodeOutputs
-from flows.steps import FeatureLogic, KeyByShard, ParseEvents, ScoreLogic, is_keyed
+from flows.steps import (
+    FeatureLogic,
+    KeyByShard,
+    ParseInputs,
+    ScoreLogic,
+    is_keyed,
+    is_label,
+    key_labels,
+)
 
 
 @dataclass
@@ -30,13 +39,16 @@ class FlowIO:
     """The connectors a flow reads from and writes to.
 
     `events` yields raw messages (bytes or str; a source may also yield a
-    ready-made DeadLetter for a message it could not read). `outputs` takes
+    ready-made DeadLetter for a message it could not read). `labels`, when
+    labels come on their own stream, yields raw label messages as
+    :class:`~flows.events.LabelBytes` (a source may also mix them into `events`). `outputs` takes
     `(output_name, json_bytes)` items, output_name in predictions, alerts,
     dead_letters.
     """
 
     events: Source[Any]
     outputs: Sink[tuple[str, bytes]]
+    labels: Source[Any] | None = None
 
 
 def build_dataflow(
@@ -44,24 +56,32 @@ def build_dataflow(
 ) -> Dataflow:
     """The driftline dataflow for `settings`, reading and writing through `io`."""
     features = FeatureSet(settings.features)
-    parser = Parser("events", settings.validation)
+    parse = ParseInputs(
+        Parser("events", settings.validation),
+        Parser("labels", settings.validation),
+        settings.model.shards,
+    )
 
     flow = Dataflow(name)
-    raw_events = op.input("events", flow, io.events)
-    parsed = op.flat_map_batch("parse_events", raw_events, ParseEvents(parser))
-    routed = op.branch("route_parsed", parsed, is_keyed)
+    raw = op.input("events", flow, io.events)
+    if io.labels is not None:
+        raw = op.merge("inputs", raw, op.input("labels", flow, io.labels))
+    parsed = op.flat_map_batch("parse", raw, parse)
+    events = op.branch("route_events", parsed, is_keyed)
+    labels = op.branch("route_labels", events.falses, is_label)
 
     featured = op.stateful_batch(
-        "features", routed.trues, lambda resume: FeatureLogic(features, resume)
+        "features", events.trues, lambda resume: FeatureLogic(features, resume)
     )
     by_shard = op.flat_map_batch("key_by_shard", featured, KeyByShard(settings.model.shards))
+    labels_by_shard = op.flat_map_batch("key_labels", labels.trues, key_labels)
     scored = op.stateful_batch(
         "score",
-        by_shard,
+        op.merge("to_score", by_shard, labels_by_shard),
         lambda resume: ScoreLogic(settings, features.version, resume),
     )
 
-    results = op.merge("results", scored, routed.falses)
+    results = op.merge("results", scored, labels.falses)
     encoded = op.flat_map_batch("encode_outputs", results, EncodeOutputs(monitor))
     op.output("outputs", encoded, io.outputs)
     return flow

@@ -85,6 +85,12 @@ class Label(BaseModel):
     key: Identifier | None = None
 
 
+class LabelBytes(bytes):
+    """A raw message from the labels stream (events are plain bytes or str)."""
+
+    __slots__ = ()
+
+
 @dataclass(slots=True)
 class DeadLetter:
     """An input that could not be used, kept with the reason."""

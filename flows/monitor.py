@@ -43,6 +43,7 @@ class RunMonitor:
     dead_letters: int = 0
     late: int = 0
     labelled: int = 0
+    judged: int = 0  # labelled classifications
     correct: int = 0
     baseline_correct: int = 0
     alerts: list[Alert] = field(default_factory=list)
@@ -55,16 +56,18 @@ class RunMonitor:
         self.scored += 1
         if rec.get("late"):
             self.late += 1
-        label = rec["label"]
-        if label is None:
-            return
+
+    def outcome(self, event_id: str, right: bool | None, baseline_right: bool | None) -> None:
+        """A prediction met its label (inline or delayed)."""
         self.labelled += 1
-        right = rec["prediction"] == label
+        if right is None:  # regression: no accuracy to keep
+            return
+        self.judged += 1
         self.correct += right
-        self.baseline_correct += rec["baseline"] == label
+        self.baseline_correct += bool(baseline_right)
         self._window[0] += 1
         self._window[1] += right
-        idx = event_index(rec["id"])
+        idx = event_index(event_id)
         if idx is not None and idx < _MAX_TRACKED:
             if idx >= len(self.outcomes):
                 self.outcomes.extend(b"\x00" * (idx + 1 - len(self.outcomes) + 4096))
@@ -134,9 +137,9 @@ class RunMonitor:
         lines.append(
             f"dead letters     {self.dead_letters:,}" + (f" ({reasons})" if reasons else "")
         )
-        if self.labelled:
-            acc = self.correct / self.labelled
-            base = self.baseline_correct / self.labelled
+        if self.judged:
+            acc = self.correct / self.judged
+            base = self.baseline_correct / self.judged
             lines.append(
                 f"accuracy         model {acc:.4f}  baseline {base:.4f}  lift {acc - base:+.4f}"
                 f"  ({self.labelled:,} labelled)"

@@ -35,6 +35,9 @@ class EncodeOutputs:
                 out.append((PREDICTIONS, dumps(payload)))
                 if monitor is not None:
                     monitor.prediction(payload)
+            elif tag == "outcome":
+                if monitor is not None:
+                    monitor.outcome(*payload)
             else:
                 out.append((ALERTS, payload.to_json()))
                 telemetry.DRIFT_ALERTS.labels(payload.kind, payload.detector).inc()

@@ -17,9 +17,12 @@ from flows.alerts import Alert
 from flows.config import Settings
 from flows.drift import ConceptDriftMonitor, DataDriftMonitor
 from flows.features import Featured
+from flows.labels import ArrivedLabel, LabelJoin, Served
 from flows.models import CATALOG, build_baseline, build_metric, build_model, metric_class
 
-Output = tuple[str, Any]  # ("prediction", dict) or ("alert", Alert)
+# ("prediction", dict), ("alert", Alert), or ("outcome", (event_id, right, baseline_right))
+# for the run monitor when a prediction meets its label (not written to any sink).
+Output = tuple[str, Any]
 
 
 @dataclass(slots=True)
@@ -30,6 +33,7 @@ class ShardStats:
     labelled: int = 0
     late: int = 0
     out_of_order: int = 0
+    labels: int = 0
     latencies: list[float] = field(default_factory=list)
 
 
@@ -55,6 +59,7 @@ class ModelShard:
         )
         self.concept = ConceptDriftMonitor(settings.drift)
         self.data = DataDriftMonitor(settings.drift)
+        self.join = LabelJoin(settings.labels.ttl, settings.labels.max_pending)
         self.seen = 0
         self.labelled = 0
 
@@ -75,17 +80,27 @@ class ModelShard:
         y_pred = self.model.predict_one(x)
         return y_pred, y_pred
 
-    def process(self, batch: list[Featured], stats: ShardStats) -> list[Output]:
-        """Score every event of a batch (and learn from those that carry a label)."""
+    def process(self, batch: list[Featured | ArrivedLabel], stats: ShardStats) -> list[Output]:
+        """Score every event of a batch; learn from inline labels and arrived labels."""
         out: list[Output] = []
         now = time.time()
         fv = self.feature_version
         name = self.model_name
         latencies = stats.latencies
+        join = self.join
         for f in batch:
-            event = f.event
-            y_pred, score = self.predict(f.x)
-            b_pred = self.baseline.predict_one(f.x)
+            if f.__class__ is ArrivedLabel:
+                stats.labels += 1
+                label = f.label  # type: ignore[union-attr]
+                served = join.label(label)
+                if served is not None:
+                    stats.labelled += 1
+                    out.extend(self.learn(served, label.label))
+                continue
+            event = f.event  # type: ignore[union-attr]
+            x = f.x  # type: ignore[union-attr]
+            y_pred, score = self.predict(x)
+            b_pred = self.baseline.predict_one(x)
             self.seen += 1
             rec = {
                 "id": event.id,
@@ -102,23 +117,30 @@ class ModelShard:
                 "latency_ms": round((now - f.ingest) * 1000.0, 3),
             }
             latencies.append(now - f.ingest)
-            if f.late:
+            if f.late:  # type: ignore[union-attr]
                 rec["late"] = True
                 stats.late += 1
-            elif f.out_of_order:
+            elif f.out_of_order:  # type: ignore[union-attr]
                 stats.out_of_order += 1
             out.append(("prediction", rec))
             stats.scored += 1
             for signal in self.data.update(event.features):
-                out.append(("alert", self._data_alert(signal, event)))
+                out.append(("alert", self._data_alert(signal, event.id, event.ts)))
+            served = Served(event.id, event.key, event.ts, x, y_pred, b_pred, self.version)
             if event.label is not None:
                 stats.labelled += 1
-                out.extend(self.learn(f.x, event.label, y_pred, b_pred, event))
+                out.extend(self.learn(served, event.label))
+                continue
+            early = join.served(served)
+            if early is not None:
+                stats.labelled += 1
+                out.extend(self.learn(served, early.label))
         return out
 
-    def learn(self, x: dict[str, float], y: Any, y_pred: Any, b_pred: Any, event: Any) -> list:
-        """Prequential update with the served features, then learn; may raise alerts."""
+    def learn(self, served: Served, y: Any) -> list[Output]:
+        """Prequential update and learning with the features as served; may raise alerts."""
         self.labelled += 1
+        x, y_pred, b_pred = served.x, served.y_pred, served.b_pred
         if y_pred is not None:
             self.metric.update(y, y_pred)
             self.rolling.update(y, y_pred)
@@ -129,18 +151,20 @@ class ModelShard:
         self.baseline.learn_one(x, y)
         if self.task == "classification":
             error = 0.0 if y_pred == y else 1.0
+            outcome: Output = ("outcome", (served.event_id, y_pred == y, b_pred == y))
         else:
             error = abs(float(y) - float(y_pred or 0.0))
+            outcome = ("outcome", (served.event_id, None, None))
         signal = self.concept.update(error)
         if signal is None:
-            return []
+            return [outcome]
         alert = Alert(
             kind="concept_drift",
             detector=self.drift_config.concept_detector,
             model=self.model_name,
             model_version=self.version,
-            event_id=event.id,
-            event_ts=event.ts.isoformat(),
+            event_id=served.event_id,
+            event_ts=served.ts.isoformat(),
             shard=self.shard,
             severity="critical",
             statistic={
@@ -150,12 +174,12 @@ class ModelShard:
             },
             events_seen=self.seen,
         )
-        out: list[Output] = [("alert", alert)]
+        out: list[Output] = [outcome, ("alert", alert)]
         if self.drift_config.on_concept_drift == "reset":
-            out.append(("alert", self._reset(event, "concept drift")))
+            out.append(("alert", self._reset(served, "concept drift")))
         return out
 
-    def _reset(self, event: Any, reason: str) -> Alert:
+    def _reset(self, at: Served, reason: str) -> Alert:
         """Replace the stale model by a fresh one; the version goes up."""
         old = self.version
         self.model = build_model(self.model_name, self.seed + old)
@@ -166,22 +190,22 @@ class ModelShard:
             detector=self.drift_config.concept_detector,
             model=self.model_name,
             model_version=self.version,
-            event_id=event.id,
-            event_ts=event.ts.isoformat(),
+            event_id=at.event_id,
+            event_ts=at.ts.isoformat(),
             shard=self.shard,
             severity="info",
             statistic={"from_version": old, "reason": reason},
             events_seen=self.seen,
         )
 
-    def _data_alert(self, signal: Any, event: Any) -> Alert:
+    def _data_alert(self, signal: Any, event_id: str, ts: Any) -> Alert:
         return Alert(
             kind="data_drift",
             detector="window-ks",
             model=self.model_name,
             model_version=self.version,
-            event_id=event.id,
-            event_ts=event.ts.isoformat(),
+            event_id=event_id,
+            event_ts=ts.isoformat(),
             shard=self.shard,
             severity="warning",
             feature=signal.feature,

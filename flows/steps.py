@@ -18,8 +18,9 @@ from bytewax.operators import StatefulBatchLogic
 
 from flows import telemetry
 from flows.config import Settings
-from flows.events import DeadLetter, Event, Parser
+from flows.events import DeadLetter, Event, LabelBytes, Parser
 from flows.features import EntityWindows, Featured, FeatureSet
+from flows.labels import ArrivedLabel
 from flows.scoring import ModelShard, ShardStats
 
 
@@ -32,30 +33,63 @@ def count_dead(dead: list[DeadLetter]) -> None:
         telemetry.DEAD_LETTERS.labels(stage, reason).inc(n)
 
 
-class ParseEvents:
-    """`flat_map_batch` step: raw messages -> `(entity, (seq, ingest, Event))` or DeadLetter."""
+class ParseInputs:
+    """`flat_map_batch` step: raw messages to routed records.
 
-    def __init__(self, parser: Parser) -> None:
-        self.parser = parser
+    Events become `(entity, (seq, ingest, Event))`, labels (raw messages of type
+    :class:`LabelBytes`) become :class:`ArrivedLabel` for their model shard, and
+    anything unusable a :class:`DeadLetter`. `seq` numbers arrivals so the
+    scoring step can restore the order the keyed feature step grouped by entity.
+    """
+
+    def __init__(self, events: Parser, labels: Parser, shards: int) -> None:
+        self.events = events
+        self.labels = labels
+        self.shards = shards
         self._seq = itertools.count()
 
     def __call__(self, raws: list[Any]) -> list[Any]:
         ingest = time.time()
-        passed = [r for r in raws if r.__class__ is DeadLetter]  # errors from the source
-        if passed:
-            raws = [r for r in raws if r.__class__ is not DeadLetter]
-        parsed = self.parser.parse_batch(raws)
+        event_raws, label_raws, dead = [], [], []
+        for r in raws:
+            cls = r.__class__
+            if cls is LabelBytes:
+                label_raws.append(bytes(r))  # orjson wants exactly bytes
+            elif cls is DeadLetter:  # the source could not read it
+                dead.append(r)
+            else:
+                event_raws.append(r)
         seq = self._seq
-        out: list[Any] = [(e.key, (next(seq), ingest, e)) for e in parsed.good]
-        dead = passed + parsed.dead
+        out: list[Any] = []
+        if event_raws:
+            parsed = self.events.parse_batch(event_raws)
+            out.extend((e.key, (next(seq), ingest, e)) for e in parsed.good)
+            dead.extend(parsed.dead)
+        if label_raws:
+            parsed = self.labels.parse_batch(label_raws)
+            shards = self.shards
+            out.extend(
+                ArrivedLabel(lb, next(seq), ingest, shard_of(lb.id, shards)) for lb in parsed.good
+            )
+            dead.extend(parsed.dead)
         count_dead(dead)
         out.extend(dead)
         return out
 
 
 def is_keyed(item: Any) -> bool:
-    """Routes parsed items: keyed records go on, dead letters to the output."""
+    """Routes parsed items: events (keyed by entity) go to the feature step."""
     return item.__class__ is tuple
+
+
+def is_label(item: Any) -> bool:
+    """Routes the rest: labels go to their model shard, dead letters to the output."""
+    return item.__class__ is ArrivedLabel
+
+
+def key_labels(items: list[ArrivedLabel]) -> list[tuple[str, ArrivedLabel]]:
+    """`flat_map_batch` step: labels keyed by their model shard."""
+    return [(a.shard, a) for a in items]
 
 
 class FeatureLogic(StatefulBatchLogic):
@@ -75,8 +109,8 @@ class FeatureLogic(StatefulBatchLogic):
         return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _arrival(f: Featured) -> int:
-    return f.seq
+def _arrival(item: Featured | ArrivedLabel) -> int:
+    return item.seq
 
 
 def shard_of(event_id: str, shards: int) -> str:
@@ -108,8 +142,10 @@ class ScoreLogic(StatefulBatchLogic):
         self.settings = settings
         self.feature_version = feature_version
         self.shard: ModelShard | None = pickle.loads(resume) if resume is not None else None
+        self._reported: Tally[str] = Tally()
+        self._pending = 0
 
-    def on_batch(self, values: list[Featured]) -> tuple[list[Any], bool]:
+    def on_batch(self, values: list[Featured | ArrivedLabel]) -> tuple[list[Any], bool]:
         if self.shard is None:  # bytewax does not pass the key to the builder
             self.shard = ModelShard(values[0].shard, self.settings, self.feature_version)
         if len(values) > 1:  # the keyed step above grouped the batch by entity
@@ -138,6 +174,15 @@ class ScoreLogic(StatefulBatchLogic):
             telemetry.MODEL_METRIC.labels(s.model_name, metric, "baseline").set(base_value)
             telemetry.MODEL_LIFT.labels(s.model_name, metric).set(model_value - base_value)
         telemetry.MODEL_VERSION.labels(s.model_name, s.shard).set(s.version)
+        outcomes = s.join.outcomes
+        if outcomes != self._reported:
+            for outcome, n in (outcomes - self._reported).items():
+                telemetry.LABELS.labels(outcome).inc(n)
+            self._reported = Tally(outcomes)
+        pending = len(s.join)
+        if pending != self._pending:
+            telemetry.PENDING_LABELS.inc(pending - self._pending)
+            self._pending = pending
 
     def snapshot(self) -> bytes:
         return pickle.dumps(self.shard, protocol=pickle.HIGHEST_PROTOCOL)

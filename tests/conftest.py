@@ -67,3 +67,12 @@ def write_jsonl(path: Path, lines: Iterable[bytes | None]) -> Path:
     """Write raw lines (bytes) to a file, one per line; None becomes an empty line."""
     path.write_bytes(b"".join((line or b"") + b"\n" for line in lines))
     return path
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    """A real Kafka-protocol broker (Tansu) on a free loopback port for the session."""
+    from tests.broker import Broker
+
+    with Broker(log_dir=tmp_path_factory.mktemp("tansu")) as b:
+        yield b

@@ -98,7 +98,7 @@ def test_data_drift_alert_names_the_shifted_feature(builtin_run) -> None:
 def test_model_beats_the_baseline(builtin_run) -> None:
     _, result = builtin_run
     m = result.monitor
-    assert m.correct / m.labelled > m.baseline_correct / m.labelled + 0.05
+    assert m.correct / m.judged > m.baseline_correct / m.judged + 0.05
 
 
 def test_every_bad_input_lands_in_dead_letters(tmp_path: Path, make_settings, run_flow) -> None:

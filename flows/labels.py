@@ -1,0 +1,135 @@
+"""Joining delayed labels to the predictions they belong to.
+
+When an event is scored without its label, what is needed to learn from it later
+(the feature vector *as served*, the predictions and the model version) is kept
+by event id. When the label arrives it is joined to that, so the model learns
+from exactly what it saw when it predicted: no train/serve skew, no leakage of
+features computed after the fact. Everything kept is bounded in event time (TTL)
+and in size.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flows.events import Label
+
+
+@dataclass(slots=True)
+class ArrivedLabel:
+    """A parsed label on its way to its model shard."""
+
+    label: Label
+    seq: int
+    ingest: float
+    shard: str
+
+
+@dataclass(slots=True)
+class Served:
+    """What a prediction was made from: enough to learn when the label comes."""
+
+    event_id: str
+    key: str
+    ts: datetime
+    x: dict[str, float]
+    y_pred: Any
+    b_pred: Any
+    model_version: int
+
+
+def _bounded_add(store: OrderedDict, key: str, value: Any, limit: int) -> bool:
+    """Add; drop the oldest entry when over `limit`. True when something was dropped."""
+    store[key] = value
+    if len(store) > limit:
+        store.popitem(last=False)
+        return True
+    return False
+
+
+class LabelJoin:
+    """Served predictions waiting for labels, and labels waiting for their events.
+
+    Outcomes counted in :attr:`outcomes`:
+    ``joined`` (label met its prediction), ``early`` (label came before its event;
+    joined when the event comes), ``duplicate`` (a second label for an id),
+    ``expired`` (label after its prediction's TTL), ``unknown`` (an early label
+    whose event never came), ``unlabelled`` (a prediction whose label never came),
+    ``evicted`` (a prediction dropped by the size limit).
+    """
+
+    def __init__(self, ttl: timedelta, max_pending: int, memory: int = 100_000) -> None:
+        self.ttl = ttl
+        self.max_pending = max_pending
+        self.memory = memory
+        self.pending: OrderedDict[str, Served] = OrderedDict()
+        self.early: OrderedDict[str, Label] = OrderedDict()
+        self.joined_ids: OrderedDict[str, None] = OrderedDict()
+        self.expired_ids: OrderedDict[str, None] = OrderedDict()
+        self.watermark: datetime | None = None
+        self.outcomes: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return len(self.pending) + len(self.early)
+
+    def _advance(self, ts: datetime) -> None:
+        if self.watermark is None or ts > self.watermark:
+            self.watermark = ts
+            self._expire()
+
+    def _expire(self) -> None:
+        assert self.watermark is not None
+        horizon = self.watermark - self.ttl
+        pending = self.pending
+        while pending:
+            event_id, served = next(iter(pending.items()))
+            if served.ts >= horizon:
+                break
+            pending.popitem(last=False)
+            self.outcomes["unlabelled"] += 1
+            _bounded_add(self.expired_ids, event_id, None, self.memory)
+        early = self.early
+        while early:
+            event_id, label = next(iter(early.items()))
+            if label.ts >= horizon:
+                break
+            early.popitem(last=False)
+            self.outcomes["unknown"] += 1
+
+    def served(self, served: Served) -> Label | None:
+        """Keep a prediction; returns its label at once if that came first."""
+        self._advance(served.ts)
+        label = self.early.pop(served.event_id, None)
+        if label is not None:
+            self._joined(served.event_id)
+            return label
+        if served.ts < self.watermark - self.ttl:  # type: ignore[operator]
+            self.outcomes["unlabelled"] += 1
+            return None
+        if _bounded_add(self.pending, served.event_id, served, self.max_pending):
+            self.outcomes["evicted"] += 1
+        return None
+
+    def label(self, label: Label) -> Served | None:
+        """A label arrived: returns the prediction it completes, or None (counted)."""
+        served = self.pending.pop(label.id, None)
+        if served is not None:
+            self._joined(label.id)
+            return served
+        if label.id in self.joined_ids or label.id in self.early:
+            self.outcomes["duplicate"] += 1
+        elif label.id in self.expired_ids:
+            self.outcomes["expired"] += 1
+        else:
+            if _bounded_add(self.early, label.id, label, self.max_pending):
+                self.outcomes["unknown"] += 1
+            self.outcomes["early"] += 1
+        self._advance(label.ts)
+        return None
+
+    def _joined(self, event_id: str) -> None:
+        self.outcomes["joined"] += 1
+        _bounded_add(self.joined_ids, event_id, None, self.memory)
