@@ -62,6 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "model.name": args.model,
             "metrics.port": args.metrics_port,
             "metrics.enabled": False if args.no_metrics else None,
+            "recovery.directory": args.recovery_dir,
+            "recovery.snapshot_interval": args.snapshot_interval,
         },
     )
     setup_logging(settings.run.log_level, settings.run.log_format)
@@ -155,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="Worker threads in this process.")
     run.add_argument("--metrics-port", type=int, help="Prometheus port (0 = any free port).")
     run.add_argument("--no-metrics", action="store_true", help="Do not serve /metrics.")
+    run.add_argument(
+        "--recovery-dir",
+        type=Path,
+        help="Bytewax recovery store (created when missing); resumes from it when present.",
+    )
+    run.add_argument(
+        "--snapshot-interval", type=float, help="Seconds between state snapshots (recovery)."
+    )
     run.set_defaults(func=cmd_run)
 
     topics = sub.add_parser("topics", help="Manage the Kafka topics.")

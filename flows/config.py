@@ -128,9 +128,16 @@ class FeaturesConfig(_Section):
     allowed_lateness: timedelta = Field(
         timedelta(seconds=30), description="Older than the key's newest event minus this = late."
     )
+    idle_ttl: timedelta | None = Field(
+        None,
+        description="Drop an entity's windows after this much wall-clock idleness "
+        "(default: the longest window plus the allowed lateness).",
+    )
 
     @model_validator(mode="after")
     def _lateness_below_periods(self) -> FeaturesConfig:
+        if self.idle_ttl is not None and self.idle_ttl <= timedelta(0):
+            raise ValueError("idle_ttl must be positive")
         for w in self.windows:
             if w.period <= self.allowed_lateness:
                 raise ValueError(
@@ -180,6 +187,19 @@ class DriftConfig(_Section):
     data_min_effect: float = Field(0.1, ge=0, le=1, description="Minimum KS statistic.")
 
 
+class RecoverySection(_Section):
+    """Bytewax recovery: snapshots of operator state and source offsets."""
+
+    directory: Path | None = Field(None, description="Recovery store; None = no recovery.")
+    partitions: int = Field(1, ge=1, description="Store partitions, created when missing.")
+    snapshot_interval: timedelta = Field(
+        timedelta(seconds=5), description="How often state is snapshotted (the epoch length)."
+    )
+    backup_interval: timedelta = Field(
+        timedelta(0), description="Keep superseded snapshots this long (for off-box backups)."
+    )
+
+
 class MetricsConfig(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -222,6 +242,7 @@ class Settings(BaseSettings):
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    recovery: RecoverySection = Field(default_factory=RecoverySection)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
 
     @model_validator(mode="after")

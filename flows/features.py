@@ -140,6 +140,8 @@ class FeatureSet:
         self.windows = tuple(_compile(w) for w in config.windows)
         self.allowed_lateness = config.allowed_lateness
         self.time_since_last = config.time_since_last
+        longest = max((w.period for w in self.windows), default=timedelta(0))
+        self.idle_ttl = config.idle_ttl or longest + self.allowed_lateness
 
     def new_state(self) -> EntityWindows:
         return EntityWindows(self.windows)

@@ -8,7 +8,7 @@ import sys
 import threading
 from types import FrameType
 
-from bytewax.recovery import RecoveryConfig
+from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import run_main
 
 from connectors.registry import build_io
@@ -35,6 +35,21 @@ def _install_signal_handlers() -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def recovery_config(settings: Settings) -> RecoveryConfig | None:
+    """Bytewax recovery for the configured store, initialising it when missing."""
+    section = settings.recovery
+    if section.directory is None:
+        return None
+    directory = section.directory
+    if not directory.exists() or not any(directory.iterdir()):
+        directory.mkdir(parents=True, exist_ok=True)
+        init_db_dir(directory, section.partitions)
+        log.info("recovery store created", extra={"directory": str(directory)})
+    else:
+        log.info("resuming from recovery store", extra={"directory": str(directory)})
+    return RecoveryConfig(directory, backup_interval=section.backup_interval)
+
+
 def run(
     settings: Settings,
     io: FlowIO | None = None,
@@ -48,6 +63,8 @@ def run(
         progress_every=settings.run.progress_every, console_alerts=settings.run.console_alerts
     )
     io = io or build_io(settings)
+    recovery = recovery or recovery_config(settings)
+    epoch = settings.run.epoch_interval if recovery is None else settings.recovery.snapshot_interval
     flow = build_dataflow(settings, io, monitor)
     if serve_metrics if serve_metrics is not None else settings.metrics.enabled:
         telemetry.serve(settings.metrics.host, settings.metrics.port)
@@ -63,14 +80,14 @@ def run(
         },
     )
     if settings.run.workers == 1:
-        run_main(flow, epoch_interval=settings.run.epoch_interval, recovery_config=recovery)
+        run_main(flow, epoch_interval=epoch, recovery_config=recovery)
     else:
         from bytewax.run import cli_main
 
         cli_main(
             flow,
             workers_per_process=settings.run.workers,
-            epoch_interval=settings.run.epoch_interval,
+            epoch_interval=epoch,
             recovery_config=recovery,
         )
     sys.stderr.flush()

@@ -12,6 +12,7 @@ import pickle
 import time
 import zlib
 from collections import Counter as Tally
+from datetime import UTC, datetime
 from typing import Any
 
 from bytewax.operators import StatefulBatchLogic
@@ -100,13 +101,25 @@ class FeatureLogic(StatefulBatchLogic):
         self.state: EntityWindows = (
             pickle.loads(resume) if resume is not None else features.new_state()
         )
+        self.expires = datetime.now(UTC) + features.idle_ttl
 
     def on_batch(self, values: list[tuple[int, float, Event]]) -> tuple[list[Featured], bool]:
         fs, state = self.features, self.state
+        self.expires = datetime.now(UTC) + fs.idle_ttl
         return [fs.featurize(state, e, ingest, seq) for seq, ingest, e in values], self.RETAIN
 
+    def notify_at(self) -> datetime | None:
+        return self.expires
+
+    def on_notify(self) -> tuple[list[Featured], bool]:
+        """The entity was idle for `idle_ttl`: its windows are empty by now, drop them."""
+        telemetry.EXPIRED_KEYS.inc()
+        return [], self.DISCARD
+
     def snapshot(self) -> bytes:
-        return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
+        telemetry.SNAPSHOT_WRITTEN.labels("features").inc(len(blob))
+        return blob
 
 
 def _arrival(item: Featured | ArrivedLabel) -> int:
@@ -185,4 +198,8 @@ class ScoreLogic(StatefulBatchLogic):
             self._pending = pending
 
     def snapshot(self) -> bytes:
-        return pickle.dumps(self.shard, protocol=pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps(self.shard, protocol=pickle.HIGHEST_PROTOCOL)
+        telemetry.SNAPSHOT_WRITTEN.labels("score").inc(len(blob))
+        if self.shard is not None:
+            telemetry.SNAPSHOT_BYTES.labels(self.shard.shard).set(len(blob))
+        return blob

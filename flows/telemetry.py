@@ -36,6 +36,13 @@ DRIFT_ALERTS = Counter("driftline_drift_alerts", "Alerts raised.", ["kind", "det
 MODEL_VERSION = Gauge("driftline_model_version", "Current model version.", ["model", "shard"])
 LABELS = Counter("driftline_labels", "Labels by outcome.", ["outcome"])
 PENDING_LABELS = Gauge("driftline_pending_labels", "Scored events waiting for a label.")
+EXPIRED_KEYS = Counter("driftline_expired_keys", "Entity states dropped after idling.")
+SNAPSHOT_BYTES = Gauge(
+    "driftline_model_snapshot_bytes", "Size of the latest snapshot of a model shard.", ["shard"]
+)
+SNAPSHOT_WRITTEN = Counter(
+    "driftline_snapshot_bytes", "Bytes of state snapshots taken, by step.", ["step"]
+)
 
 _ALL = (
     EVENTS,
@@ -49,6 +56,9 @@ _ALL = (
     MODEL_VERSION,
     LABELS,
     PENDING_LABELS,
+    EXPIRED_KEYS,
+    SNAPSHOT_BYTES,
+    SNAPSHOT_WRITTEN,
 )
 
 
