@@ -7,7 +7,14 @@ from typing import Any, Literal
 
 import orjson
 
-AlertKind = Literal["concept_drift", "data_drift", "model_reset"]
+AlertKind = Literal[
+    "concept_drift",
+    "data_drift",
+    "model_reset",
+    "challenger_started",
+    "model_promoted",
+    "challenger_dropped",
+]
 Severity = Literal["info", "warning", "critical"]
 
 
@@ -50,6 +57,19 @@ class Alert:
                 f"KS={s.get('ks', float('nan')):.3f} p={s.get('p_value', float('nan')):.1e}, "
                 f"mean {s.get('reference_mean', float('nan')):.4g} -> "
                 f"{s.get('current_mean', float('nan')):.4g}"
+            )
+        elif self.kind == "challenger_started":
+            what = (
+                f"CHALLENGER v{s.get('challenger_version')} training beside {who} "
+                f"(compared over {s.get('window')} labelled events)"
+            )
+        elif self.kind in ("model_promoted", "challenger_dropped"):
+            verb = "PROMOTED" if self.kind == "model_promoted" else "DROPPED"
+            what = (
+                f"CHALLENGER {verb}: v{s.get('challenger_version')} error "
+                f"{s.get('challenger_error', float('nan')):.3f} vs champion "
+                f"v{s.get('from_version')} {s.get('champion_error', float('nan')):.3f} "
+                f"over {s.get('compared')} events; serving {who}"
             )
         else:
             what = (

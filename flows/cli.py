@@ -63,15 +63,25 @@ def cmd_run(args: argparse.Namespace) -> int:
             "metrics.port": args.metrics_port,
             "metrics.enabled": False if args.no_metrics else None,
             "recovery.directory": args.recovery_dir,
+            "model.warm_start": args.warm_start,
+            "model.store": args.store,
             "recovery.snapshot_interval": args.snapshot_interval,
         },
     )
     setup_logging(settings.run.log_level, settings.run.log_format)
     from flows.runner import run
 
-    monitor = run(settings)
+    try:
+        monitor = run(settings)
+    except ValueError as exc:  # e.g. a warm start the store cannot vouch for
+        print(f"driftline: {exc}", file=sys.stderr)
+        return 2
     points = settings.builtin.drift_points if settings.run.source == "builtin" else None
     print(monitor.summary(points))
+    if args.plot is not None:
+        from flows.plot import write_svg
+
+        print(f"plot: {write_svg(args.plot, monitor, points)}")
     return 0
 
 
@@ -126,6 +136,63 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    settings = _load(args, {"model.store": args.store})
+    from flows.model_store import ModelStore
+
+    infos = ModelStore(settings.model.store).list()
+    if not infos:
+        print(f"no snapshots in {settings.model.store}")
+        return 0
+    print(
+        f"{'file':<52} {'model':<8} {'ver':>4} {'shard':<8} {'features':<14} "
+        f"{'events':>9} {'metric':>14} {'reason':<13} created"
+    )
+    for i in infos:
+        value = f"{i.metric} {i.metric_value:.4f}" if i.metric_value is not None else i.metric
+        print(
+            f"{i.file:<52} {i.model:<8} {i.version:>4} {i.shard:<8} {i.feature_version:<14} "
+            f"{i.events_seen:>9,} {value:>14} {i.reason:<13} {i.created[:19]}"
+        )
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Warm a model on history: the same flow, from a file, snapshotted at the end."""
+    settings = _load(
+        args,
+        {
+            "run.source": "file",
+            "run.sink": "null" if args.out is None else "file",
+            "sinks.directory": args.out,
+            "files.events_path": args.events_file,
+            "files.labels_path": args.labels_file,
+            "model.name": args.model,
+            "model.store": args.store,
+            "model.snapshot_on_end": True,
+            "model.warm_start": args.warm_start,
+            "metrics.enabled": False,
+            "run.log_level": args.log_level,
+            "run.log_format": args.log_format,
+        },
+    )
+    setup_logging(settings.run.log_level, settings.run.log_format)
+    from flows.model_store import ModelStore
+    from flows.runner import run
+
+    try:
+        monitor = run(settings)
+    except ValueError as exc:
+        print(f"driftline: {exc}", file=sys.stderr)
+        return 2
+    print(monitor.summary())
+    latest = ModelStore(settings.model.store).latest(settings.model.name)
+    if latest is not None:
+        print(f"model snapshot: {settings.model.store / latest.file} (v{latest.version})")
+        print(f"warm-start a live run with: driftline run --warm-start {latest.file}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="driftline",
@@ -157,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="Worker threads in this process.")
     run.add_argument("--metrics-port", type=int, help="Prometheus port (0 = any free port).")
     run.add_argument("--no-metrics", action="store_true", help="Do not serve /metrics.")
+    run.add_argument("--warm-start", help="Start from 'latest' or a snapshot in the store.")
+    run.add_argument("--store", type=Path, help="Model store directory.")
+    run.add_argument("--plot", type=Path, help="Write an SVG of accuracy over time here.")
     run.add_argument(
         "--recovery-dir",
         type=Path,
@@ -166,6 +236,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--snapshot-interval", type=float, help="Seconds between state snapshots (recovery)."
     )
     run.set_defaults(func=cmd_run)
+
+    models = sub.add_parser(
+        "models",
+        help="List the model snapshots in the model store.",
+        description="List model snapshots (model, version, feature set, events, metric).",
+    )
+    _add_common(models)
+    models.add_argument("--store", type=Path, help="Model store directory.")
+    models.set_defaults(func=cmd_models)
+
+    replay = sub.add_parser(
+        "replay",
+        help="Run a JSONL history through the same flow to warm a model, then snapshot it.",
+        description="Backfill: the same parsing, features and learning as `run`, reading a "
+        "JSONL file; the model is written to the store at the end.",
+    )
+    _add_common(replay)
+    replay.add_argument("--events-file", type=Path, required=True, help="JSONL events.")
+    replay.add_argument("--labels-file", type=Path, help="JSONL labels, if separate.")
+    replay.add_argument("--model", help="Model name from the catalog.")
+    replay.add_argument("--store", type=Path, help="Model store directory.")
+    replay.add_argument("--warm-start", help="Start from 'latest' or a snapshot in the store.")
+    replay.add_argument("--out", type=Path, help="Also write outputs (JSONL) to this directory.")
+    replay.set_defaults(func=cmd_replay)
 
     topics = sub.add_parser("topics", help="Manage the Kafka topics.")
     topics_sub = topics.add_subparsers(dest="topics_command", required=True)

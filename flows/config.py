@@ -152,6 +152,14 @@ class ModelConfig(_Section):
     shards: int = Field(1, ge=1, description="Independent model shards (hash of event id).")
     rolling_window: int = Field(1000, ge=10)
     seed: int = 42
+    store: Path = Field(Path("models"), description="Model store: the only place loaded from.")
+    snapshot_every: int = Field(
+        50_000, ge=0, description="Snapshot each shard's model every N labels (0 = never)."
+    )
+    snapshot_on_end: bool = Field(False, description="Snapshot every shard when input ends.")
+    warm_start: str | None = Field(
+        None, description="'latest' or a snapshot file in the store to start from."
+    )
 
     @field_validator("name")
     @classmethod
@@ -181,7 +189,17 @@ class DriftConfig(_Section):
     min_increase: float = Field(
         0.25, ge=0, description="Recent error must exceed the reference by this fraction."
     )
-    on_concept_drift: Literal["reset", "keep"] = "reset"
+    on_concept_drift: Literal["challenger", "reset", "keep"] = Field(
+        "challenger",
+        description="challenger: train a new model beside the champion and promote it if "
+        "better; reset: replace at once; keep: only alert.",
+    )
+    challenge_window: int = Field(
+        500, ge=10, description="Labelled events both models are compared on."
+    )
+    challenger_warm_start: int = Field(
+        0, ge=0, description="Recent labelled examples a challenger learns from first."
+    )
     data_window: int = Field(2000, ge=50, description="Events per data-drift comparison window.")
     data_alpha: float = Field(1e-6, gt=0, lt=1, description="KS p-value threshold.")
     data_min_effect: float = Field(0.1, ge=0, le=1, description="Minimum KS statistic.")

@@ -39,6 +39,7 @@ class Served:
     y_pred: Any
     b_pred: Any
     model_version: int
+    c_pred: Any = None  # the challenger's prediction, when one was being trained
 
 
 def _bounded_add(store: OrderedDict, key: str, value: Any, limit: int) -> bool:

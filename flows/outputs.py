@@ -31,7 +31,13 @@ class EncodeOutputs:
                     monitor.dead_letter(item.reason)
                 continue
             tag, payload = item[1]
-            if tag == "prediction":
+            if tag == "dead_letter":
+                out.append((DEAD_LETTERS, payload.to_json()))
+                telemetry.EVENTS.labels("dead_letter").inc()
+                telemetry.DEAD_LETTERS.labels(payload.stage, payload.reason).inc()
+                if monitor is not None:
+                    monitor.dead_letter(payload.reason)
+            elif tag == "prediction":
                 out.append((PREDICTIONS, dumps(payload)))
                 if monitor is not None:
                     monitor.prediction(payload)

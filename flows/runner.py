@@ -17,6 +17,7 @@ from flows import telemetry
 from flows.config import Settings
 from flows.dataflow import FlowIO, build_dataflow
 from flows.features import feature_set_version
+from flows.model_store import ModelStore
 from flows.monitor import RunMonitor
 
 log = logging.getLogger("driftline")
@@ -50,6 +51,24 @@ def recovery_config(settings: Settings) -> RecoveryConfig | None:
     return RecoveryConfig(directory, backup_interval=section.backup_interval)
 
 
+def check_warm_start(settings: Settings, feature_version: str) -> None:
+    """Fail at start-up when the configured warm start cannot be used."""
+    ref = settings.model.warm_start
+    if not ref:
+        return
+    store = ModelStore(settings.model.store)
+    info = store.resolve(ref, settings.model.name)
+    if info.model != settings.model.name:
+        raise ValueError(f"warm start {info.file} is a {info.model!r}, not {settings.model.name!r}")
+    if info.feature_version != feature_version:
+        raise ValueError(
+            f"warm start {info.file} was trained on feature set {info.feature_version}, "
+            f"this run computes {feature_version}: refusing a train/serve skew"
+        )
+    store.load(info)  # checksum verified now, not mid-stream
+    log.info("warm start", extra={"snapshot": info.file, "version": info.version})
+
+
 def run(
     settings: Settings,
     io: FlowIO | None = None,
@@ -62,6 +81,7 @@ def run(
     monitor = monitor or RunMonitor(
         progress_every=settings.run.progress_every, console_alerts=settings.run.console_alerts
     )
+    check_warm_start(settings, feature_set_version(settings.features))
     io = io or build_io(settings)
     recovery = recovery or recovery_config(settings)
     epoch = settings.run.epoch_interval if recovery is None else settings.recovery.snapshot_interval

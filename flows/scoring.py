@@ -1,24 +1,33 @@
 """One model shard: predict first, learn when the label is known, watch for drift.
 
-A shard owns its champion model, the baseline scored beside it, prequential
-metrics for both and the drift monitors. It is the state of one key of the
+A shard owns its champion model (and a challenger after a drift), the baseline
+scored beside it, prequential metrics, the drift monitors, the delayed-label join
+and model snapshots. It is the state of one key of the
 scoring step, so everything that must see both predictions and labels lives here.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from river import utils
 
 from flows.alerts import Alert
+from flows.challenger import NOT_PREDICTED, Challenge, Verdict, error_of
 from flows.config import Settings
 from flows.drift import ConceptDriftMonitor, DataDriftMonitor
+from flows.events import DeadLetter
 from flows.features import Featured
 from flows.labels import ArrivedLabel, LabelJoin, Served
+from flows.model_store import ModelStore
 from flows.models import CATALOG, build_baseline, build_metric, build_model, metric_class
+
+log = logging.getLogger(__name__)
 
 # ("prediction", dict), ("alert", Alert), or ("outcome", (event_id, right, baseline_right))
 # for the run monitor when a prediction meets its label (not written to any sink).
@@ -48,8 +57,19 @@ class ModelShard:
         self.task = CATALOG[cfg.name].task
         self.feature_version = feature_version
         self.drift_config = settings.drift
+        self.store = ModelStore(cfg.store)
+        self.snapshot_every = cfg.snapshot_every
         self.model = build_model(cfg.name, cfg.seed)
         self.version = 1
+        self.latest_version = 1
+        if cfg.warm_start:
+            info = self.store.resolve(cfg.warm_start, cfg.name, shard)
+            self.model = self.store.load(info)
+            self.version = self.latest_version = info.version
+        self.challenge: Challenge | None = None
+        self.recent: deque[tuple[dict[str, float], Any]] = deque(
+            maxlen=max(settings.drift.challenger_warm_start, 1)
+        )
         self.baseline = build_baseline(self.task, cfg.baseline)
         self.metric = build_metric(self.task)
         self.baseline_metric = build_metric(self.task)
@@ -81,61 +101,71 @@ class ModelShard:
         return y_pred, y_pred
 
     def process(self, batch: list[Featured | ArrivedLabel], stats: ShardStats) -> list[Output]:
-        """Score every event of a batch; learn from inline labels and arrived labels."""
+        """Score every event of a batch; learn from inline labels and arrived labels.
+
+        An item that makes the model or a metric fail (say, a text label for a
+        regressor) becomes a dead letter; the shard and the job go on.
+        """
         out: list[Output] = []
         now = time.time()
-        fv = self.feature_version
-        name = self.model_name
-        latencies = stats.latencies
-        join = self.join
-        for f in batch:
-            if f.__class__ is ArrivedLabel:
-                stats.labels += 1
-                label = f.label  # type: ignore[union-attr]
-                served = join.label(label)
-                if served is not None:
-                    stats.labelled += 1
-                    out.extend(self.learn(served, label.label))
-                continue
-            event = f.event  # type: ignore[union-attr]
-            x = f.x  # type: ignore[union-attr]
-            y_pred, score = self.predict(x)
-            b_pred = self.baseline.predict_one(x)
-            self.seen += 1
-            rec = {
-                "id": event.id,
-                "key": event.key,
-                "ts": event.ts.isoformat(),
-                "prediction": y_pred,
-                "score": score,
-                "baseline": b_pred,
-                "label": event.label,
-                "model": name,
-                "model_version": self.version,
-                "feature_version": fv,
-                "shard": self.shard,
-                "latency_ms": round((now - f.ingest) * 1000.0, 3),
-            }
-            latencies.append(now - f.ingest)
-            if f.late:  # type: ignore[union-attr]
-                rec["late"] = True
-                stats.late += 1
-            elif f.out_of_order:  # type: ignore[union-attr]
-                stats.out_of_order += 1
-            out.append(("prediction", rec))
-            stats.scored += 1
-            for signal in self.data.update(event.features):
-                out.append(("alert", self._data_alert(signal, event.id, event.ts)))
-            served = Served(event.id, event.key, event.ts, x, y_pred, b_pred, self.version)
-            if event.label is not None:
-                stats.labelled += 1
-                out.extend(self.learn(served, event.label))
-                continue
-            early = join.served(served)
-            if early is not None:
-                stats.labelled += 1
-                out.extend(self.learn(served, early.label))
+        for item in batch:
+            try:
+                self._handle(item, now, stats, out)
+            except Exception as exc:  # keep the input and the reason, never stop
+                out.append(("dead_letter", _dead_letter(item, exc)))
         return out
+
+    def _handle(
+        self, f: Featured | ArrivedLabel, now: float, stats: ShardStats, out: list[Output]
+    ) -> None:
+        join = self.join
+        if f.__class__ is ArrivedLabel:
+            stats.labels += 1
+            label = f.label  # type: ignore[union-attr]
+            served = join.label(label)
+            if served is not None:
+                stats.labelled += 1
+                out.extend(self.learn(served, label.label))
+            return
+        event = f.event  # type: ignore[union-attr]
+        x = f.x  # type: ignore[union-attr]
+        y_pred, score = self.predict(x)
+        b_pred = self.baseline.predict_one(x)
+        self.seen += 1
+        rec = {
+            "id": event.id,
+            "key": event.key,
+            "ts": event.ts.isoformat(),
+            "prediction": y_pred,
+            "score": score,
+            "baseline": b_pred,
+            "label": event.label,
+            "model": self.model_name,
+            "model_version": self.version,
+            "feature_version": self.feature_version,
+            "shard": self.shard,
+            "latency_ms": round((now - f.ingest) * 1000.0, 3),
+        }
+        stats.latencies.append(now - f.ingest)
+        if f.late:  # type: ignore[union-attr]
+            rec["late"] = True
+            stats.late += 1
+        elif f.out_of_order:  # type: ignore[union-attr]
+            stats.out_of_order += 1
+        out.append(("prediction", rec))
+        stats.scored += 1
+        for signal in self.data.update(event.features):
+            out.append(("alert", self._data_alert(signal, event.id, event.ts)))
+        c_pred = self.challenge.predict(x) if self.challenge is not None else NOT_PREDICTED
+        served = Served(event.id, event.key, event.ts, x, y_pred, b_pred, self.version, c_pred)
+        if event.label is not None:
+            stats.labelled += 1
+            out.extend(self.learn(served, event.label))
+            return
+        early = join.served(served)
+        if early is not None:
+            stats.labelled += 1
+            out.extend(self.learn(served, early.label))
 
     def learn(self, served: Served, y: Any) -> list[Output]:
         """Prequential update and learning with the features as served; may raise alerts."""
@@ -149,44 +179,53 @@ class ModelShard:
             self.baseline_rolling.update(y, b_pred)
         self.model.learn_one(x, y)
         self.baseline.learn_one(x, y)
+        if self.drift_config.challenger_warm_start:
+            self.recent.append((x, y))
         if self.task == "classification":
-            error = 0.0 if y_pred == y else 1.0
-            outcome: Output = ("outcome", (served.event_id, y_pred == y, b_pred == y))
+            out: list[Output] = [("outcome", (served.event_id, y_pred == y, b_pred == y))]
         else:
-            error = abs(float(y) - float(y_pred or 0.0))
-            outcome = ("outcome", (served.event_id, None, None))
-        signal = self.concept.update(error)
+            out = [("outcome", (served.event_id, None, None))]
+        if self.challenge is not None:
+            c_pred = served.c_pred if served.c_pred is not None else NOT_PREDICTED
+            verdict = self.challenge.learn(x, y, y_pred, c_pred)
+            if verdict is not None:
+                out.append(("alert", self._settle(verdict, served)))
+        if self.snapshot_every and self.labelled % self.snapshot_every == 0:
+            self.save_snapshot("periodic")
+        signal = self.concept.update(error_of(self.task, y, y_pred))
         if signal is None:
-            return [outcome]
-        alert = Alert(
-            kind="concept_drift",
-            detector=self.drift_config.concept_detector,
-            model=self.model_name,
-            model_version=self.version,
-            event_id=served.event_id,
-            event_ts=served.ts.isoformat(),
-            shard=self.shard,
-            severity="critical",
-            statistic={
-                "reference_error": round(signal.reference_error, 4),
-                "recent_error": round(signal.recent_error, 4),
-                "labelled_since_reset": signal.observed,
-            },
-            events_seen=self.seen,
+            return out
+        out.append(
+            (
+                "alert",
+                Alert(
+                    kind="concept_drift",
+                    detector=self.drift_config.concept_detector,
+                    model=self.model_name,
+                    model_version=self.version,
+                    event_id=served.event_id,
+                    event_ts=served.ts.isoformat(),
+                    shard=self.shard,
+                    severity="critical",
+                    statistic={
+                        "reference_error": round(signal.reference_error, 4),
+                        "recent_error": round(signal.recent_error, 4),
+                        "labelled_since_reset": signal.observed,
+                    },
+                    events_seen=self.seen,
+                ),
+            )
         )
-        out: list[Output] = [outcome, ("alert", alert)]
-        if self.drift_config.on_concept_drift == "reset":
+        policy = self.drift_config.on_concept_drift
+        if policy == "reset":
             out.append(("alert", self._reset(served, "concept drift")))
+        elif policy == "challenger" and self.challenge is None:
+            out.append(("alert", self._start_challenge(served)))
         return out
 
-    def _reset(self, at: Served, reason: str) -> Alert:
-        """Replace the stale model by a fresh one; the version goes up."""
-        old = self.version
-        self.model = build_model(self.model_name, self.seed + old)
-        self.version = old + 1
-        self.concept.reset()
+    def _alert(self, kind: str, at: Served, statistic: dict[str, Any]) -> Alert:
         return Alert(
-            kind="model_reset",
+            kind=kind,  # type: ignore[arg-type]
             detector=self.drift_config.concept_detector,
             model=self.model_name,
             model_version=self.version,
@@ -194,9 +233,77 @@ class ModelShard:
             event_ts=at.ts.isoformat(),
             shard=self.shard,
             severity="info",
-            statistic={"from_version": old, "reason": reason},
+            statistic=statistic,
             events_seen=self.seen,
         )
+
+    def _start_challenge(self, at: Served) -> Alert:
+        """Start training a challenger beside the serving champion."""
+        self.latest_version += 1
+        model = build_model(self.model_name, self.seed + self.latest_version)
+        self.challenge = Challenge(model, self.task, self.drift_config.challenge_window)
+        if self.drift_config.challenger_warm_start:
+            self.challenge.warm_up(self.recent)
+        return self._alert(
+            "challenger_started",
+            at,
+            {"challenger_version": self.latest_version, "window": self.challenge.window},
+        )
+
+    def _settle(self, verdict: Verdict, at: Served) -> Alert:
+        """Promote the challenger or drop it; a promotion bumps the version and snapshots."""
+        assert self.challenge is not None
+        old = self.version
+        stats = {
+            "champion_error": round(verdict.champion_error, 4),
+            "challenger_error": round(verdict.challenger_error, 4),
+            "compared": verdict.compared,
+            "challenger_version": self.latest_version,
+            "from_version": old,
+        }
+        if verdict.outcome == "promoted":
+            self.model = self.challenge.model
+            self.version = self.latest_version
+            self.concept.reset()
+            self.challenge = None
+            won = verdict.challenger_error
+            self.save_snapshot("promotion", 1.0 - won if self.task == "classification" else won)
+            return self._alert("model_promoted", at, stats)
+        self.challenge = None
+        return self._alert("challenger_dropped", at, stats)
+
+    def save_snapshot(self, reason: str, metric_value: float | None = None) -> None:
+        """Write the champion to the model store (never fails the stream).
+
+        `metric_value` defaults to the champion's rolling metric; a promotion
+        passes the challenger's metric over the challenge instead.
+        """
+        if metric_value is None and self.labelled:
+            metric_value = self.rolling.get()
+        try:
+            self.store.save(
+                self.model,
+                model=self.model_name,
+                version=self.version,
+                shard=self.shard,
+                feature_version=self.feature_version,
+                events_seen=self.seen,
+                labelled=self.labelled,
+                metric=self.metric_name,
+                metric_value=metric_value,
+                reason=reason,
+            )
+        except OSError as exc:
+            log.error("model snapshot failed", extra={"error": str(exc), "shard": self.shard})
+
+    def _reset(self, at: Served, reason: str) -> Alert:
+        """Replace the stale model by a fresh one; the version goes up."""
+        old = self.version
+        self.latest_version += 1
+        self.model = build_model(self.model_name, self.seed + self.latest_version)
+        self.version = self.latest_version
+        self.concept.reset()
+        return self._alert("model_reset", at, {"from_version": old, "reason": reason})
 
     def _data_alert(self, signal: Any, event_id: str, ts: Any) -> Alert:
         return Alert(
@@ -218,3 +325,15 @@ class ModelShard:
             },
             events_seen=self.seen,
         )
+
+
+def _dead_letter(item: Featured | ArrivedLabel, exc: Exception) -> DeadLetter:
+    record = item.label if isinstance(item, ArrivedLabel) else item.event
+    return DeadLetter(
+        raw=record.model_dump_json(),
+        error=f"scoring failed: {exc!r}"[:1000],
+        stage="score",
+        ts=datetime.now(UTC).isoformat(),
+        reason="model_error",
+        source="labels" if isinstance(item, ArrivedLabel) else "events",
+    )

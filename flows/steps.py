@@ -197,6 +197,12 @@ class ScoreLogic(StatefulBatchLogic):
             telemetry.PENDING_LABELS.inc(pending - self._pending)
             self._pending = pending
 
+    def on_eof(self) -> tuple[list[Any], bool]:
+        """Input ended: snapshot the model to the store when asked to (replays)."""
+        if self.shard is not None and self.settings.model.snapshot_on_end:
+            self.shard.save_snapshot("end of input")
+        return [], self.RETAIN
+
     def snapshot(self) -> bytes:
         blob = pickle.dumps(self.shard, protocol=pickle.HIGHEST_PROTOCOL)
         telemetry.SNAPSHOT_WRITTEN.labels("score").inc(len(blob))

@@ -40,6 +40,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         base: dict[str, Any] = {
             "sinks": {"directory": str(tmp_path / "out")},
+            "model": {"store": str(tmp_path / "models")},
             "metrics": {"enabled": False},
             "run": {"progress_every": 3600, "epoch_interval": "PT1S"},
         }

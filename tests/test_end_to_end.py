@@ -30,6 +30,7 @@ def builtin_run(tmp_path_factory, request):
         None,
         {
             "sinks": {"directory": str(out)},
+            "model": {"store": str(out / "models")},
             "metrics": {"enabled": False},
             "run": {"progress_every": 3600},
             "builtin": {
@@ -73,8 +74,10 @@ def test_concept_drift_alert_follows_each_drift_point(builtin_run) -> None:
 
 def test_model_is_replaced_and_recovers(builtin_run) -> None:
     _, result = builtin_run
-    resets = result.alerts_of("model_reset")
-    assert [r["model_version"] for r in resets] == [2, 3]
+    promoted = result.alerts_of("model_promoted")
+    assert [r["model_version"] for r in promoted] == [2, 3]
+    for p in promoted:  # the challenger won on the same labelled events
+        assert p["statistic"]["challenger_error"] < p["statistic"]["champion_error"]
     m = result.monitor
     for point in DRIFT_POINTS:
         before = m.accuracy_between(point - 2000, point - EARLY)
@@ -117,3 +120,28 @@ def test_every_bad_input_lands_in_dead_letters(tmp_path: Path, make_settings, ru
         expected = raw.decode("utf-8", errors="backslashreplace")[:65_536]
         assert dead["raw"] == expected
     assert result.monitor.dead_letters == len(bad)
+
+
+def test_promoted_model_beats_the_stale_one_after_a_drift(builtin_run, tmp_path) -> None:
+    """Same stream with the champion kept (learning on, no challenger) as the stale reference."""
+    from flows.config import load_settings
+    from flows.runner import run
+
+    settings, result = builtin_run
+    stale = run(
+        load_settings(
+            None,
+            {
+                **{k: v for k, v in settings.model_dump(mode="json").items()},
+                "sinks": {"directory": str(tmp_path)},
+                "model": {**settings.model.model_dump(mode="json"), "store": str(tmp_path)},
+                "drift": {**settings.drift.model_dump(mode="json"), "on_concept_drift": "keep"},
+            },
+        ),
+        serve_metrics=False,
+    )
+    for promotion in result.alerts_of("model_promoted"):
+        start = event_index(promotion["event_id"])
+        promoted_acc = result.monitor.accuracy_between(start, start + 1000)
+        stale_acc = stale.accuracy_between(start, start + 1000)
+        assert promoted_acc > stale_acc + 0.02, (start, promoted_acc, stale_acc)

@@ -45,6 +45,7 @@ def kafka_env(broker, tmp_path: Path) -> dict[str, str]:
         "DRIFTLINE_KAFKA__PARTITIONS": "1",
         "DRIFTLINE_METRICS__ENABLED": "false",
         "DRIFTLINE_RUN__PROGRESS_EVERY": "3600",
+        "DRIFTLINE_MODEL__STORE": str(tmp_path / "models"),
     }
     for name in ("events", "labels", "predictions", "alerts", "dead_letters"):
         env[f"DRIFTLINE_KAFKA__{name.upper()}_TOPIC"] = f"{prefix}.{name}"

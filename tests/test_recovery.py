@@ -33,6 +33,7 @@ def _env(broker, tmp_path: Path) -> dict[str, str]:
         "DRIFTLINE_KAFKA__PARTITIONS": "1",
         "DRIFTLINE_METRICS__ENABLED": "false",
         "DRIFTLINE_RUN__PROGRESS_EVERY": "3600",
+        "DRIFTLINE_MODEL__STORE": str(tmp_path / "models"),
         "DRIFTLINE_RECOVERY__DIRECTORY": str(tmp_path / "recovery"),
         "DRIFTLINE_RECOVERY__SNAPSHOT_INTERVAL": f"PT{SNAPSHOT_SECONDS}S",
         # one stable concept: accuracy must stay high across restarts
