@@ -150,22 +150,19 @@ def test_driftline_services_build_the_repo_image(services: dict[str, dict[str, A
 
 def test_commands_and_ordering(services: dict[str, dict[str, Any]]) -> None:
     assert _command(services["topics"]) == ["driftline", "topics", "create"]
-    assert _command(services["driftline"]) == [
-        "driftline",
-        "run",
-        "--source",
-        "kafka",
-        "--sink",
-        "kafka",
-    ]
-    assert _command(services["producer"]) == [
-        "driftline",
+    from flows.cli import build_parser
+
+    parser = build_parser()
+    job = parser.parse_args(_command(services["driftline"])[1:])
+    assert (job.command, job.source, job.sink) == ("run", "kafka", "kafka")
+    assert job.recovery_dir is not None  # state survives container restarts
+    producer = parser.parse_args(_command(services["producer"])[1:])
+    assert (producer.command, producer.source, producer.labels) == (
         "produce",
-        "--source",
         "builtin",
-        "--rate",
-        "2000",
-    ]
+        "separate",
+    )
+    assert producer.rate > 0
     assert services["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
     for name in ("driftline", "producer"):
         dep = services[name]["depends_on"]["topics"]["condition"]
