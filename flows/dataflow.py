@@ -52,9 +52,16 @@ class FlowIO:
 
 
 def build_dataflow(
-    settings: Settings, io: FlowIO, monitor: RunMonitor | None = None, name: str = "driftline"
+    settings: Settings,
+    io: FlowIO,
+    monitor: RunMonitor | None = None,
+    name: str = "driftline",
+    recovering: bool = True,
 ) -> Dataflow:
-    """The driftline dataflow for `settings`, reading and writing through `io`."""
+    """The driftline dataflow for `settings`, reading and writing through `io`.
+
+    `recovering` False skips pickling state snapshots no recovery store will keep.
+    """
     features = FeatureSet(settings.features)
     parse = ParseInputs(
         Parser("events", settings.validation),
@@ -71,14 +78,14 @@ def build_dataflow(
     labels = op.branch("route_labels", events.falses, is_label)
 
     featured = op.stateful_batch(
-        "features", events.trues, lambda resume: FeatureLogic(features, resume)
+        "features", events.trues, lambda resume: FeatureLogic(features, resume, recovering)
     )
     by_shard = op.flat_map_batch("key_by_shard", featured, KeyByShard(settings.model.shards))
     labels_by_shard = op.flat_map_batch("key_labels", labels.trues, key_labels)
     scored = op.stateful_batch(
         "score",
         op.merge("to_score", by_shard, labels_by_shard),
-        lambda resume: ScoreLogic(settings, features.version, resume),
+        lambda resume: ScoreLogic(settings, features.version, resume, recovering),
     )
 
     results = op.merge("results", scored, labels.falses)

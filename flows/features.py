@@ -47,12 +47,18 @@ class _Window:
     field: str | None
     period: timedelta
     names: tuple[tuple[str, str], ...]  # (stat, feature name)
+    needs_var: bool  # a stat (std) that needs the variance
 
 
 def _compile(spec: WindowSpec) -> _Window:
     base = spec.field or "events"
     label = _period_label(spec.period)
-    return _Window(spec.field, spec.period, tuple((s, f"{base}_{s}_{label}") for s in spec.stats))
+    return _Window(
+        spec.field,
+        spec.period,
+        tuple((s, f"{base}_{s}_{label}") for s in spec.stats),
+        "std" in spec.stats,
+    )
 
 
 def vectorize(features: dict[str, object]) -> dict[str, float]:
@@ -94,15 +100,31 @@ class EntityWindows:
         for w, rolling in zip(self._windows, self._rolling, strict=True):
             var = rolling.obj
             value = 0.0 if w.field is None else feats.get(w.field)
-            added = not late and (value.__class__ is float or value.__class__ is int)
-            if added:
-                rolling.update(float(value), t=t)  # type: ignore[arg-type]
-                var.revert(float(value))  # type: ignore[arg-type]
-            _read(var, w, x)
-            if added:
-                var.update(float(value))  # type: ignore[arg-type]
+            if late or not (value.__class__ is float or value.__class__ is int):
+                _read(var, w, x)
+                continue
+            v = float(value)  # type: ignore[arg-type]
+            rolling.update(v, t=t)
+            if w.needs_var:  # take the event back out exactly, read, put it back
+                var.revert(v)
+                _read(var, w, x)
+                var.update(v)
+            else:  # count, mean and sum without the event, by arithmetic
+                _read_without(var.mean, v, w, x)
         if not late and (self.newest_ts is None or event.ts > self.newest_ts):
             self.newest_ts = event.ts
+
+
+def _read_without(mean: stats.Mean, v: float, w: _Window, x: dict[str, float]) -> None:
+    n = mean.n - 1
+    m = (mean.get() * mean.n - v) / n if n >= 0.5 else 0.0
+    for stat, name in w.names:
+        if stat == "count":
+            x[name] = float(round(n))
+        elif stat == "mean":
+            x[name] = m
+        else:  # sum
+            x[name] = m * n if n >= 0.5 else 0.0
 
 
 def _read(var: stats.Var, w: _Window, x: dict[str, float]) -> None:

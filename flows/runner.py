@@ -85,7 +85,7 @@ def run(
     io = io or build_io(settings)
     recovery = recovery or recovery_config(settings)
     epoch = settings.run.epoch_interval if recovery is None else settings.recovery.snapshot_interval
-    flow = build_dataflow(settings, io, monitor)
+    flow = build_dataflow(settings, io, monitor, recovering=recovery is not None)
     if serve_metrics if serve_metrics is not None else settings.metrics.enabled:
         telemetry.serve(settings.metrics.host, settings.metrics.port)
     _install_signal_handlers()

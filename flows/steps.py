@@ -94,10 +94,15 @@ def key_labels(items: list[ArrivedLabel]) -> list[tuple[str, ArrivedLabel]]:
 
 
 class FeatureLogic(StatefulBatchLogic):
-    """State of one entity: its windows. Emits events with their served features."""
+    """State of one entity: its windows. Emits events with their served features.
 
-    def __init__(self, features: FeatureSet, resume: bytes | None) -> None:
+    Bytewax asks every touched key for a snapshot each epoch even without a
+    recovery store; with `recovering` False the pickling is skipped.
+    """
+
+    def __init__(self, features: FeatureSet, resume: bytes | None, recovering: bool) -> None:
         self.features = features
+        self.recovering = recovering
         self.state: EntityWindows = (
             pickle.loads(resume) if resume is not None else features.new_state()
         )
@@ -116,7 +121,9 @@ class FeatureLogic(StatefulBatchLogic):
         telemetry.EXPIRED_KEYS.inc()
         return [], self.DISCARD
 
-    def snapshot(self) -> bytes:
+    def snapshot(self) -> bytes | None:
+        if not self.recovering:
+            return None
         blob = pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
         telemetry.SNAPSHOT_WRITTEN.labels("features").inc(len(blob))
         return blob
@@ -151,8 +158,11 @@ class KeyByShard:
 class ScoreLogic(StatefulBatchLogic):
     """State of one model shard: predict, learn, detect drift."""
 
-    def __init__(self, settings: Settings, feature_version: str, resume: bytes | None) -> None:
+    def __init__(
+        self, settings: Settings, feature_version: str, resume: bytes | None, recovering: bool
+    ) -> None:
         self.settings = settings
+        self.recovering = recovering
         self.feature_version = feature_version
         self.shard: ModelShard | None = pickle.loads(resume) if resume is not None else None
         self._reported: Tally[str] = Tally()
@@ -203,7 +213,9 @@ class ScoreLogic(StatefulBatchLogic):
             self.shard.save_snapshot("end of input")
         return [], self.RETAIN
 
-    def snapshot(self) -> bytes:
+    def snapshot(self) -> bytes | None:
+        if not self.recovering:
+            return None
         blob = pickle.dumps(self.shard, protocol=pickle.HIGHEST_PROTOCOL)
         telemetry.SNAPSHOT_WRITTEN.labels("score").inc(len(blob))
         if self.shard is not None:
