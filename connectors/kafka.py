@@ -130,6 +130,7 @@ class KafkaOutputs(DynamicSink[tuple[str, bytes]]):
             "predictions": cfg.predictions_topic,
             "alerts": cfg.alerts_topic,
             "dead_letters": cfg.dead_letters_topic,
+            "drift_reports": cfg.drift_reports_topic,
         }
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _OutputsPartition:
@@ -153,6 +154,7 @@ def all_topics(cfg: KafkaConfig) -> list[str]:
         cfg.predictions_topic,
         cfg.alerts_topic,
         cfg.dead_letters_topic,
+        cfg.drift_reports_topic,
     ]
 
 

@@ -89,6 +89,7 @@ class KafkaConfig(_Section):
     predictions_topic: str = "driftline.predictions"
     alerts_topic: str = "driftline.alerts"
     dead_letters_topic: str = "driftline.dead-letters"
+    drift_reports_topic: str = "driftline.drift-reports"
     partitions: int = Field(3, ge=1)
     replication_factor: int = Field(1, ge=1)
     batch_size: int = Field(1000, ge=1)

@@ -105,6 +105,7 @@ class DataDriftMonitor:
         self.current: dict[str, list[float]] = {}
         self.reference: dict[str, np.ndarray] = {}
         self.filled = 0
+        self.report: dict[str, dict[str, float]] | None = None  # per feature, last window
 
     def update(self, features: dict[str, object]) -> list[DataSignal]:
         """Add one event's raw features; returns signals when a window closes."""
@@ -122,6 +123,7 @@ class DataDriftMonitor:
 
     def _close_window(self) -> list[DataSignal]:
         signals: list[DataSignal] = []
+        report: dict[str, dict[str, float]] = {}
         for name, values in self.current.items():
             if len(values) < self.window // 2:
                 continue
@@ -132,6 +134,12 @@ class DataDriftMonitor:
                 continue
             result = ks_2samp(ref, now, method="asymp")
             ks, p = float(result.statistic), float(result.pvalue)
+            report[name] = {
+                "ks": round(ks, 4),
+                "p_value": p,
+                "reference_mean": float(ref.mean()),
+                "current_mean": float(now.mean()),
+            }
             if p < self.alpha and ks >= self.min_effect:
                 signals.append(
                     DataSignal(name, ks, p, float(ref.mean()), float(now.mean()), len(now))
@@ -139,4 +147,5 @@ class DataDriftMonitor:
                 self.reference[name] = now  # the new normal: do not repeat the same shift
         self.current = {}
         self.filled = 0
+        self.report = report or None
         return signals

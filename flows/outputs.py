@@ -10,8 +10,13 @@ from flows import telemetry
 from flows.events import DeadLetter
 from flows.monitor import RunMonitor
 
-PREDICTIONS, ALERTS, DEAD_LETTERS = "predictions", "alerts", "dead_letters"
-OUTPUTS = (PREDICTIONS, ALERTS, DEAD_LETTERS)
+PREDICTIONS, ALERTS, DEAD_LETTERS, REPORTS = (
+    "predictions",
+    "alerts",
+    "dead_letters",
+    "drift_reports",
+)
+OUTPUTS = (PREDICTIONS, ALERTS, DEAD_LETTERS, REPORTS)
 
 
 class EncodeOutputs:
@@ -41,6 +46,8 @@ class EncodeOutputs:
                 out.append((PREDICTIONS, dumps(payload)))
                 if monitor is not None:
                     monitor.prediction(payload)
+            elif tag == "report":
+                out.append((REPORTS, dumps(payload)))
             elif tag == "outcome":
                 if monitor is not None:
                     monitor.outcome(*payload)

@@ -154,8 +154,9 @@ class ModelShard:
             stats.out_of_order += 1
         out.append(("prediction", rec))
         stats.scored += 1
-        for signal in self.data.update(event.features):
-            out.append(("alert", self._data_alert(signal, event.id, event.ts)))
+        signals = self.data.update(event.features)
+        if self.data.filled == 0:  # a data window closed
+            out.extend(self._window_closed(signals, event.id, event.ts))
         c_pred = self.challenge.predict(x) if self.challenge is not None else NOT_PREDICTED
         served = Served(event.id, event.key, event.ts, x, y_pred, b_pred, self.version, c_pred)
         if event.label is not None:
@@ -206,7 +207,11 @@ class ModelShard:
                     event_id=served.event_id,
                     event_ts=served.ts.isoformat(),
                     shard=self.shard,
-                    severity="critical",
+                    severity=(
+                        "critical"
+                        if signal.recent_error >= 2 * signal.reference_error
+                        else "warning"
+                    ),
                     statistic={
                         "reference_error": round(signal.reference_error, 4),
                         "recent_error": round(signal.recent_error, 4),
@@ -305,7 +310,36 @@ class ModelShard:
         self.concept.reset()
         return self._alert("model_reset", at, {"from_version": old, "reason": reason})
 
-    def _data_alert(self, signal: Any, event_id: str, ts: Any) -> Alert:
+    def _window_closed(self, signals: list[Any], event_id: str, ts: Any) -> list[Output]:
+        """A data window closed: its drift report, and one grouped alert for its shifts."""
+        window = self.drift_config.data_window
+        errors = self.concept.recent.get() if self.concept.observed else None
+        out: list[Output] = []
+        if self.data.report is not None:
+            report = {
+                "kind": "drift_report",
+                "shard": self.shard,
+                "model": self.model_name,
+                "model_version": self.version,
+                "feature_version": self.feature_version,
+                "window_end_event_id": event_id,
+                "window_end_ts": ts.isoformat(),
+                "events": window,
+                "events_seen": self.seen,
+                "recent_error": errors,
+                "rolling_metric": {self.metric_name: self.rolling.get()} if self.labelled else {},
+                "features": self.data.report,
+                "drifted": sorted(s.feature for s in signals),
+            }
+            out.append(("report", report))
+        if signals:
+            out.append(("alert", self._data_alert(signals, event_id, ts)))
+        return out
+
+    def _data_alert(self, signals: list[Any], event_id: str, ts: Any) -> Alert:
+        """One alert for every feature that shifted in the same window (strongest first)."""
+        signals = sorted(signals, key=lambda s: s.ks, reverse=True)
+        top = signals[0]
         return Alert(
             kind="data_drift",
             detector="window-ks",
@@ -314,14 +348,23 @@ class ModelShard:
             event_id=event_id,
             event_ts=ts.isoformat(),
             shard=self.shard,
-            severity="warning",
-            feature=signal.feature,
+            severity="critical" if top.ks >= 0.3 else "warning",
+            feature=top.feature,
             statistic={
-                "ks": round(signal.ks, 4),
-                "p_value": signal.p_value,
-                "reference_mean": signal.reference_mean,
-                "current_mean": signal.current_mean,
-                "window": signal.window,
+                "ks": round(top.ks, 4),
+                "p_value": top.p_value,
+                "reference_mean": top.reference_mean,
+                "current_mean": top.current_mean,
+                "window": top.window,
+                "features": {
+                    s.feature: {
+                        "ks": round(s.ks, 4),
+                        "p_value": s.p_value,
+                        "reference_mean": s.reference_mean,
+                        "current_mean": s.current_mean,
+                    }
+                    for s in signals
+                },
             },
             events_seen=self.seen,
         )

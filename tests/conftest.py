@@ -28,6 +28,7 @@ class RunResult:
         self.predictions = read_jsonl(out / "predictions.jsonl")
         self.alerts = read_jsonl(out / "alerts.jsonl")
         self.dead_letters = read_jsonl(out / "dead_letters.jsonl")
+        self.drift_reports = read_jsonl(out / "drift_reports.jsonl")
 
     def alerts_of(self, kind: str) -> list[dict[str, Any]]:
         return [a for a in self.alerts if a["kind"] == kind]

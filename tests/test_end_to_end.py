@@ -145,3 +145,15 @@ def test_promoted_model_beats_the_stale_one_after_a_drift(builtin_run, tmp_path)
         promoted_acc = result.monitor.accuracy_between(start, start + 1000)
         stale_acc = stale.accuracy_between(start, start + 1000)
         assert promoted_acc > stale_acc + 0.02, (start, promoted_acc, stale_acc)
+
+
+def test_every_data_window_has_a_readable_drift_report(builtin_run) -> None:
+    settings, result = builtin_run
+    reports = result.drift_reports
+    assert len(reports) == 60_000 // settings.drift.data_window - 1  # the first is the reference
+    assert all(set(r["features"]) >= {"salary", "hvalue", "loan"} for r in reports)
+    shifted = [r for r in reports if r["drifted"]]
+    assert [r["drifted"] for r in shifted] == [["hvalue"]]
+    alert = result.alerts_of("data_drift")[0]
+    assert alert["severity"] in {"warning", "critical"}
+    assert alert["statistic"]["features"]["hvalue"]["ks"] == alert["statistic"]["ks"]

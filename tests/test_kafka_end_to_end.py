@@ -47,7 +47,7 @@ def kafka_env(broker, tmp_path: Path) -> dict[str, str]:
         "DRIFTLINE_RUN__PROGRESS_EVERY": "3600",
         "DRIFTLINE_MODEL__STORE": str(tmp_path / "models"),
     }
-    for name in ("events", "labels", "predictions", "alerts", "dead_letters"):
+    for name in ("events", "labels", "predictions", "alerts", "dead_letters", "drift_reports"):
         env[f"DRIFTLINE_KAFKA__{name.upper()}_TOPIC"] = f"{prefix}.{name}"
     return env
 
@@ -55,8 +55,8 @@ def kafka_env(broker, tmp_path: Path) -> dict[str, str]:
 def test_events_and_delayed_labels_through_kafka(kafka_env: dict[str, str], broker) -> None:
     env = kafka_env
     created = _driftline(["topics", "create"], env)
-    assert created.count(": created") == 5
-    assert _driftline(["topics", "create"], env).count(": exists") == 5  # idempotent
+    assert created.count(": created") == 6
+    assert _driftline(["topics", "create"], env).count(": exists") == 6  # idempotent
 
     _driftline(
         ["produce", "--events", str(N_EVENTS), "--labels", "separate", "--quiet"],

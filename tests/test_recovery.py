@@ -42,7 +42,7 @@ def _env(broker, tmp_path: Path) -> dict[str, str]:
         "DRIFTLINE_BUILTIN__DATA_DRIFT_POINTS": "[]",
         "DRIFTLINE_BUILTIN__BAD_EVERY": "4000",
     }
-    for name in ("events", "labels", "predictions", "alerts", "dead_letters"):
+    for name in ("events", "labels", "predictions", "alerts", "dead_letters", "drift_reports"):
         env[f"DRIFTLINE_KAFKA__{name.upper()}_TOPIC"] = f"{prefix}.{name}"
     return env
 
