@@ -29,7 +29,9 @@ from flows.events import LabelBytes
 
 def _concept(cfg: BuiltinStreamConfig, function: int, seed: int) -> datasets.base.Dataset:
     if cfg.generator == "agrawal":
-        return synth.Agrawal(classification_function=function, seed=seed)
+        return synth.Agrawal(
+            classification_function=function, seed=seed, balance_classes=cfg.balance_classes
+        )
     return synth.SEA(variant=function, noise=0.05, seed=seed)
 
 

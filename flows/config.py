@@ -27,6 +27,7 @@ class BuiltinStreamConfig(_Section):
     events: int = Field(60_000, ge=0, description="Events to generate; 0 = endless.")
     seed: int = 42
     generator: Literal["agrawal", "sea"] = "agrawal"
+    balance_classes: bool = Field(True, description="Agrawal: alternate the two classes.")
     concepts: list[int] = Field(
         default_factory=lambda: [7, 6, 9],
         min_length=1,

@@ -92,10 +92,14 @@ def test_model_is_replaced_and_recovers(builtin_run) -> None:
 def test_data_drift_alert_names_the_shifted_feature(builtin_run) -> None:
     _, result = builtin_run
     data = result.alerts_of("data_drift")
-    assert data, "no data drift alert"
-    assert {a["feature"] for a in data} == {"hvalue"}
-    assert all(50_000 <= event_index(a["event_id"]) <= 54_000 for a in data)
-    assert data[0]["statistic"]["current_mean"] > data[0]["statistic"]["reference_mean"]
+    hvalue = [a for a in data if a["feature"] == "hvalue"]
+    assert len(hvalue) == 1 and 50_000 <= event_index(hvalue[0]["event_id"]) <= 54_000
+    assert hvalue[0]["statistic"]["current_mean"] > hvalue[0]["statistic"]["reference_mean"]
+    # Agrawal's class balancing makes each concept change move `salary` as well: those
+    # alerts are real, and come right after a concept drift point, never in between
+    for a in data:
+        i = event_index(a["event_id"])
+        assert any(p <= i <= p + 4_000 for p in [*DRIFT_POINTS, 50_000]), (a["feature"], i)
 
 
 def test_model_beats_the_baseline(builtin_run) -> None:
@@ -153,7 +157,12 @@ def test_every_data_window_has_a_readable_drift_report(builtin_run) -> None:
     assert len(reports) == 60_000 // settings.drift.data_window - 1  # the first is the reference
     assert all(set(r["features"]) >= {"salary", "hvalue", "loan"} for r in reports)
     shifted = [r for r in reports if r["drifted"]]
-    assert [r["drifted"] for r in shifted] == [["hvalue"]]
-    alert = result.alerts_of("data_drift")[0]
-    assert alert["severity"] in {"warning", "critical"}
-    assert alert["statistic"]["features"]["hvalue"]["ks"] == alert["statistic"]["ks"]
+    assert len(shifted) == 3
+    assert "salary" in shifted[0]["drifted"] and "salary" in shifted[1]["drifted"]
+    assert shifted[2]["drifted"] == ["hvalue"]  # grouped: one alert per window
+    for alert in result.alerts_of("data_drift"):
+        assert alert["severity"] in {"warning", "critical"}
+        grouped = alert["statistic"]["features"]
+        assert grouped[alert["feature"]]["ks"] == alert["statistic"]["ks"] == max(
+            f["ks"] for f in grouped.values()
+        )
