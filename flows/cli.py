@@ -51,6 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "run.source": args.source,
             "run.sink": args.sink,
             "run.workers": args.workers,
+            "run.process_id": args.process_id,
+            "run.addresses": args.addresses.split(";") if args.addresses else None,
             "run.log_level": args.log_level,
             "run.log_format": args.log_format,
             "builtin.events": args.events,
@@ -222,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="Model name from the catalog (logreg, hat, arf, linreg, hatr)."
     )
     run.add_argument("--workers", type=int, help="Worker threads in this process.")
+    run.add_argument(
+        "-i", "--process-id", type=int, help="This process's index in a multi-process cluster."
+    )
+    run.add_argument(
+        "-a", "--addresses", help="'host:port;host:port;...' of every cluster process, in order."
+    )
     run.add_argument("--metrics-port", type=int, help="Prometheus port (0 = any free port).")
     run.add_argument("--no-metrics", action="store_true", help="Do not serve /metrics.")
     run.add_argument("--warm-start", help="Start from 'latest' or a snapshot in the store.")

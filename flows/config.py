@@ -237,7 +237,11 @@ class ValidationConfig(_Section):
 class RunConfig(_Section):
     source: Literal["builtin", "file", "kafka"] = "builtin"
     sink: Literal["file", "kafka", "null"] = "file"
-    workers: int = Field(1, ge=1)
+    workers: int = Field(1, ge=1, description="Worker threads in this process.")
+    process_id: int | None = Field(None, ge=0, description="This process in a cluster (-i).")
+    addresses: list[str] = Field(
+        default_factory=list, description="host:port of every cluster process, in order (-a)."
+    )
     progress_every: float = Field(2.0, gt=0, description="Seconds between progress lines.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -264,6 +268,15 @@ class Settings(BaseSettings):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     recovery: RecoverySection = Field(default_factory=RecoverySection)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+
+    @model_validator(mode="after")
+    def _cluster_is_complete(self) -> Settings:
+        run = self.run
+        if (run.process_id is None) != (not run.addresses):
+            raise ValueError("run.process_id and run.addresses go together")
+        if run.process_id is not None and run.process_id >= len(run.addresses):
+            raise ValueError(f"run.process_id {run.process_id} has no address")
+        return self
 
     @model_validator(mode="after")
     def _source_has_inputs(self) -> Settings:

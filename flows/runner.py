@@ -87,7 +87,10 @@ def run(
     epoch = settings.run.epoch_interval if recovery is None else settings.recovery.snapshot_interval
     flow = build_dataflow(settings, io, monitor, recovering=recovery is not None)
     if serve_metrics if serve_metrics is not None else settings.metrics.enabled:
-        telemetry.serve(settings.metrics.host, settings.metrics.port)
+        port = settings.metrics.port
+        if port and settings.run.process_id:  # one endpoint per process of a cluster
+            port += settings.run.process_id
+        telemetry.serve(settings.metrics.host, port)
     _install_signal_handlers()
     log.info(
         "starting",
@@ -99,7 +102,7 @@ def run(
             "workers": settings.run.workers,
         },
     )
-    if settings.run.workers == 1:
+    if settings.run.workers == 1 and settings.run.process_id is None:
         run_main(flow, epoch_interval=epoch, recovery_config=recovery)
     else:
         from bytewax.run import cli_main
@@ -107,6 +110,8 @@ def run(
         cli_main(
             flow,
             workers_per_process=settings.run.workers,
+            process_id=settings.run.process_id,
+            addresses=settings.run.addresses or None,
             epoch_interval=epoch,
             recovery_config=recovery,
         )

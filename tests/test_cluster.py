@@ -1,0 +1,69 @@
+"""The same flow on a two-process bytewax cluster reading a two-partition topic."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.broker import consume_all, free_port
+
+pytestmark = pytest.mark.kafka
+
+N_EVENTS = 20_000
+
+
+def test_two_processes_score_every_event_once(broker, tmp_path: Path) -> None:
+    prefix = f"c{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
+        "DRIFTLINE_KAFKA__TAIL": "false",
+        "DRIFTLINE_KAFKA__PARTITIONS": "2",
+        "DRIFTLINE_METRICS__ENABLED": "false",
+        "DRIFTLINE_RUN__PROGRESS_EVERY": "3600",
+        "DRIFTLINE_MODEL__SHARDS": "2",
+        "DRIFTLINE_MODEL__STORE": str(tmp_path / "models"),
+    }
+    for name in ("events", "labels", "predictions", "alerts", "dead_letters", "drift_reports"):
+        env[f"DRIFTLINE_KAFKA__{name.upper()}_TOPIC"] = f"{prefix}.{name}"
+    cli = [sys.executable, "-m", "flows.cli"]
+    subprocess.run([*cli, "topics", "create"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*cli, "produce", "--events", str(N_EVENTS), "--quiet"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    addresses = f"127.0.0.1:{free_port()};127.0.0.1:{free_port()}"
+    procs = [
+        subprocess.Popen(
+            [*cli, "run", "--source", "kafka", "--sink", "kafka", "-i", str(i), "-a", addresses],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=240) for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+
+    predictions = [
+        orjson.loads(r.value)
+        for r in consume_all(broker.bootstrap, f"{prefix}.predictions", N_EVENTS, timeout=60)
+    ]
+    ids = Counter(p["id"] for p in predictions)
+    assert len(ids) == N_EVENTS and max(ids.values()) == 1
+    assert {p["shard"] for p in predictions} == {"shard-0", "shard-1"}
+    # bytewax routes each model shard key to one worker of the cluster; every event is
+    # scored by exactly one process and the processes' summaries add up
+    scored = [int(out.split("events scored")[1].split()[0].replace(",", "")) for out, _ in outputs]
+    assert sum(scored) == N_EVENTS
