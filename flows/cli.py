@@ -269,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", type=Path, help="Also write outputs (JSONL) to this directory.")
     replay.set_defaults(func=cmd_replay)
 
+    from flows import drift_eval
+
+    drift_eval.add_parser(sub)
+
     topics = sub.add_parser("topics", help="Manage the Kafka topics.")
     topics_sub = topics.add_subparsers(dest="topics_command", required=True)
     create = topics_sub.add_parser(

@@ -182,7 +182,7 @@ class LabelsConfig(_Section):
 
 class DriftConfig(_Section):
     concept_detector: Literal["adwin", "page_hinkley", "kswin", "ddm", "eddm"] = "adwin"
-    adwin_delta: float = Field(0.002, gt=0, lt=1)
+    adwin_delta: float = Field(0.02, gt=0, lt=1, description="Chosen by drift-eval.")
     warmup: int = Field(1000, ge=0, description="Labelled events before concept alerts may fire.")
     cooldown: int = Field(1000, ge=0, description="Events after an alert before the next one.")
     min_reference: int = Field(
@@ -204,7 +204,9 @@ class DriftConfig(_Section):
     )
     data_window: int = Field(2000, ge=50, description="Events per data-drift comparison window.")
     data_alpha: float = Field(1e-6, gt=0, lt=1, description="KS p-value threshold.")
-    data_min_effect: float = Field(0.1, ge=0, le=1, description="Minimum KS statistic.")
+    data_min_effect: float = Field(
+        0.05, ge=0, le=1, description="Minimum KS statistic (chosen by drift-eval)."
+    )
 
 
 class RecoverySection(_Section):

@@ -60,9 +60,15 @@ class ConceptDriftMonitor:
         self.recent = utils.Rolling(stats.Mean, window_size=self.recent_window)
         self.observed = 0
         self.quiet_until = self.config.warmup
+        self.pending_until = 0  # a detection waiting for the recent error to rise
 
     def update(self, error: float) -> ConceptSignal | None:
-        """Feed one error; returns a signal when drift towards worse is detected."""
+        """Feed one error; returns a signal when drift towards worse is detected.
+
+        A detection whose recent error has not risen enough yet stays pending for
+        `recent_window` errors and is judged again on each one: the detector
+        often fires before the last-200 error has caught up with the change.
+        """
         self.observed += 1
         self.recent.update(error)
         detector = self.detector
@@ -74,11 +80,14 @@ class ConceptDriftMonitor:
             and self.observed > self.quiet_until
             and self.reference.n >= cfg.min_reference
         ):
+            self.pending_until = self.observed + self.recent_window
+        if self.observed <= self.pending_until:
             ref = self.reference.get()
             rec = self.recent.get()
             if rec > ref * (1.0 + cfg.min_increase) and rec > ref:
                 signal = ConceptSignal(ref, rec, self.observed)
                 self.quiet_until = self.observed + cfg.cooldown
+                self.pending_until = 0
                 self.reference = stats.Mean()
         if self.observed > cfg.warmup:  # a learning model's first errors are no reference
             self.reference.update(error)
@@ -106,6 +115,7 @@ class DataDriftMonitor:
         self.reference: dict[str, np.ndarray] = {}
         self.filled = 0
         self.report: dict[str, dict[str, float]] | None = None  # per feature, last window
+        self.rebase: set[str] = set()  # features whose next full window is the new reference
 
     def update(self, features: dict[str, object]) -> list[DataSignal]:
         """Add one event's raw features; returns signals when a window closes."""
@@ -140,11 +150,17 @@ class DataDriftMonitor:
                 "reference_mean": float(ref.mean()),
                 "current_mean": float(now.mean()),
             }
+            if name in self.rebase:  # the first full window after a shift: the new normal
+                self.reference[name] = now
+                self.rebase.discard(name)
+                continue
             if p < self.alpha and ks >= self.min_effect:
                 signals.append(
                     DataSignal(name, ks, p, float(ref.mean()), float(now.mean()), len(now))
                 )
-                self.reference[name] = now  # the new normal: do not repeat the same shift
+                # the window that alerted may be only partly shifted: the next full
+                # window becomes the reference, so one shift alerts once
+                self.rebase.add(name)
         self.current = {}
         self.filled = 0
         self.report = report or None
