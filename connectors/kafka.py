@@ -9,6 +9,7 @@ partition is read by exactly one worker.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,15 +22,23 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from connectors.shutdown import stop_requested
 from flows.config import KafkaConfig
 from flows.events import DeadLetter, LabelBytes
+from flows.telemetry import OUTPUT_ERRORS
 
 log = logging.getLogger(__name__)
 
 _SECRET_KEYS = ("password", "secret", "token", "key.pem", "jaas")
 
 
-def client_config(cfg: KafkaConfig) -> dict[str, str]:
-    """librdkafka settings from the config; the SASL password comes from a secret."""
+def client_config(cfg: KafkaConfig, role: str = "") -> dict[str, str]:
+    """librdkafka settings for a client (`role` "consumer" or "producer" adds its own).
+
+    The SASL password comes from a secret, never from a settings table.
+    """
     conf = dict(cfg.settings)
+    if role == "consumer":
+        conf.update(cfg.consumer_settings)
+    elif role == "producer":
+        conf.update(cfg.producer_settings)
     if cfg.sasl_password is not None:
         conf["sasl.password"] = cfg.sasl_password.get_secret_value()
     return conf
@@ -64,9 +73,19 @@ class RawKafkaSource(KafkaSource):
     stop request ends every partition after its current batch.
     """
 
-    def __init__(self, *args: Any, labels: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, labels: bool = False, admin_config: dict[str, str], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.labels = labels
+        self.admin_config = admin_config
+
+    def list_parts(self) -> list[str]:
+        """Partitions of the topic, listed without consumer-only settings."""
+        from bytewax.connectors.kafka import _list_parts
+
+        admin = AdminClient({"bootstrap.servers": ",".join(self._brokers), **self.admin_config})
+        return list(_list_parts(admin, self._topics))
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None):
         part = super().build_part(step_id, for_part, resume_state)
@@ -89,32 +108,67 @@ def kafka_source(cfg: KafkaConfig, topic: str, labels: bool = False) -> RawKafka
         brokers=cfg.bootstrap_servers.split(","),
         topics=[topic],
         tail=cfg.tail,
-        add_config=client_config(cfg),
+        # a stored offset the broker no longer has: re-read rather than skip events
+        add_config={"auto.offset.reset": "earliest", **client_config(cfg, "consumer")},
         batch_size=cfg.batch_size,
         raise_on_errors=False,
         labels=labels,
+        admin_config=client_config(cfg),
     )
 
 
 class _OutputsPartition(StatelessSinkPartition[tuple[str, bytes]]):
-    def __init__(self, producer: _Producer, topics: dict[str, str]) -> None:
-        self._producer = producer
+    """Produces a batch, then waits for the broker's acks (stop requests still work).
+
+    A message the broker could not take is logged and counted; the batch then
+    fails, so the job stops instead of losing outputs quietly (with a recovery
+    store the restarted job produces them again).
+    """
+
+    def __init__(self, conf: dict[str, Any], topics: dict[str, str], timeout: float) -> None:
+        self._conf = conf
         self._topics = topics
+        self._timeout = timeout
+        self._failed: list[str] = []
+        self._producer = self._new_producer()
+
+    def _new_producer(self) -> _Producer:
+        return _Producer({**self._conf, "on_delivery": self._delivered})
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self._failed.append(f"{msg.topic()}: {err}")
+            OUTPUT_ERRORS.labels(msg.topic() or "?").inc()
 
     def write_batch(self, items: list[tuple[str, bytes]]) -> None:
-        produce, poll, topics = self._producer.produce, self._producer.poll, self._topics
+        producer, topics = self._producer, self._topics
         for name, value in items:
             while True:
                 try:
-                    produce(topics[name], value)
+                    producer.produce(topics[name], value)
                     break
                 except BufferError:  # local queue full: let deliveries drain
-                    poll(0.1)
-        poll(0)
-        self._producer.flush()
+                    producer.poll(0.1)
+        self._flush()
+
+    def _flush(self) -> None:
+        deadline = time.monotonic() + self._timeout
+        while self._producer.flush(0.5) > 0:
+            if time.monotonic() > deadline or stop_requested():
+                left = len(self._producer)
+                log.error("outputs not acknowledged", extra={"messages": left})
+                self._producer = self._new_producer()  # a wedged producer is not reused
+                raise RuntimeError(
+                    f"{left} output messages not acknowledged by Kafka within "
+                    f"{self._timeout:.0f} s; stopping so that a restart produces them again"
+                )
+        if self._failed:
+            failed, self._failed = self._failed, []
+            log.error("outputs rejected by Kafka", extra={"count": len(failed), "first": failed[0]})
+            raise RuntimeError(f"Kafka rejected {len(failed)} output messages: {failed[0]}")
 
     def close(self) -> None:
-        self._producer.flush()
+        self._producer.flush(self._timeout)
 
 
 class KafkaOutputs(DynamicSink[tuple[str, bytes]]):
@@ -138,9 +192,10 @@ class KafkaOutputs(DynamicSink[tuple[str, bytes]]):
             "bootstrap.servers": self.cfg.bootstrap_servers,
             "linger.ms": "5",
             "enable.idempotence": "true",
-            **client_config(self.cfg),
+            "delivery.report.only.error": True,
+            **client_config(self.cfg, "producer"),
         }
-        return _OutputsPartition(_Producer(conf), self.topics)
+        return _OutputsPartition(conf, self.topics, self.cfg.flush_timeout)
 
 
 def kafka_outputs(cfg: KafkaConfig) -> KafkaOutputs:

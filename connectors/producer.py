@@ -54,7 +54,7 @@ def produce(
             "bootstrap.servers": cfg.bootstrap_servers,
             "linger.ms": "5",
             "enable.idempotence": "true",
-            **client_config(cfg),
+            **client_config(cfg, "producer"),
         }
     )
     sent = {"events": 0, "labels": 0}

@@ -96,7 +96,16 @@ class KafkaConfig(_Section):
     batch_size: int = Field(1000, ge=1)
     tail: bool = Field(True, description="Keep waiting for new messages at the end.")
     settings: dict[str, str] = Field(
-        default_factory=dict, description="Extra librdkafka settings (SASL/SSL, ...)."
+        default_factory=dict, description="librdkafka settings for every client (SASL/SSL...)."
+    )
+    consumer_settings: dict[str, str] = Field(
+        default_factory=dict, description="librdkafka settings for the consumers only."
+    )
+    producer_settings: dict[str, str] = Field(
+        default_factory=dict, description="librdkafka settings for the producers only."
+    )
+    flush_timeout: float = Field(
+        30.0, gt=0, description="Seconds a batch of outputs may wait for the broker's acks."
     )
     sasl_password: SecretStr | None = Field(None, description="Taken from the environment.")
 
@@ -154,6 +163,12 @@ class ModelConfig(_Section):
     shards: int = Field(1, ge=1, description="Independent model shards (hash of event id).")
     rolling_window: int = Field(1000, ge=10)
     seed: int = 42
+    label_type: Literal["bool", "int", "str"] = Field(
+        "bool", description="Type of a classifier's labels; others become dead letters."
+    )
+    classes: list[bool | int | str] | None = Field(
+        None, description="Accepted class labels (classifiers); None = any of `label_type`."
+    )
     store: Path = Field(Path("models"), description="Model store: the only place loaded from.")
     snapshot_every: int = Field(
         50_000, ge=0, description="Snapshot each shard's model every N labels (0 = never)."

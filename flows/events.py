@@ -51,11 +51,17 @@ def _to_utc(value: Any) -> datetime:
             raise ValueError(f"unknown timestamp format {value[:40]!r}; use ISO-8601") from exc
         if parsed.tzinfo is None:
             raise ValueError(f"timestamp {value[:40]!r} has no time zone")
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError(f"timestamp {value[:40]!r} is out of range in UTC") from exc
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("timestamp has no time zone")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("timestamp is out of range in UTC") from exc
     raise ValueError(f"timestamp must be text or a number, got {type(value).__name__}")
 
 

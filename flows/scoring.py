@@ -9,12 +9,14 @@ scoring step, so everything that must see both predictions and labels lives here
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from river import utils
 
 from flows.alerts import Alert
@@ -66,6 +68,8 @@ class ModelShard:
             info = self.store.resolve(cfg.warm_start, cfg.name, shard)
             self.model = self.store.load(info)
             self.version = self.latest_version = info.version
+        self.classes = list(cfg.classes) if cfg.classes is not None else None
+        self.label_type: type = {"bool": bool, "int": int, "str": str}[cfg.label_type]
         self.challenge: Challenge | None = None
         self.recent: deque[tuple[dict[str, float], Any]] = deque(
             maxlen=max(settings.drift.challenger_warm_start, 1)
@@ -161,15 +165,37 @@ class ModelShard:
         served = Served(event.id, event.key, event.ts, x, y_pred, b_pred, self.version, c_pred)
         if event.label is not None:
             stats.labelled += 1
-            out.extend(self.learn(served, event.label))
+            out.extend(self.learn(served, event.label, "events"))
             return
         early = join.served(served)
         if early is not None:
             stats.labelled += 1
             out.extend(self.learn(served, early.label))
 
-    def learn(self, served: Served, y: Any) -> list[Output]:
-        """Prequential update and learning with the features as served; may raise alerts."""
+    def label_problem(self, y: Any) -> str | None:
+        """Why `y` cannot be learned by this shard's model, or None.
+
+        Checked before anything changes state: a classifier takes labels of
+        `model.label_type` (and of `model.classes` when set), a regressor finite numbers.
+        """
+        if self.task == "regression":
+            if y.__class__ is bool or not isinstance(y, int | float) or not math.isfinite(y):
+                return f"regression label must be a finite number, got {y!r}"
+            return None
+        if y.__class__ is not self.label_type:
+            return f"label {y!r} is not of the model's label type {self.label_type.__name__}"
+        if self.classes is not None and y not in self.classes:
+            return f"label {y!r} is not one of {self.classes}"
+        return None
+
+    def learn(self, served: Served, y: Any, source: str = "labels") -> list[Output]:
+        """Prequential update and learning with the features as served; may raise alerts.
+
+        `source` says where a label that cannot be learned came from, for its dead letter.
+        """
+        problem = self.label_problem(y)
+        if problem is not None:
+            return [("dead_letter", _label_dead_letter(served, y, problem, source))]
         self.labelled += 1
         x, y_pred, b_pred = served.x, served.y_pred, served.b_pred
         if y_pred is not None:
@@ -368,6 +394,17 @@ class ModelShard:
             },
             events_seen=self.seen,
         )
+
+
+def _label_dead_letter(served: Served, y: Any, problem: str, source: str) -> DeadLetter:
+    return DeadLetter(
+        raw=orjson.dumps({"id": served.event_id, "label": y}, default=str).decode(),
+        error=problem,
+        stage="score",
+        ts=datetime.now(UTC).isoformat(),
+        reason="label",
+        source=source,
+    )
 
 
 def _dead_letter(item: Featured | ArrivedLabel, exc: Exception) -> DeadLetter:

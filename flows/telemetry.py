@@ -36,6 +36,9 @@ DRIFT_ALERTS = Counter("driftline_drift_alerts", "Alerts raised.", ["kind", "det
 MODEL_VERSION = Gauge("driftline_model_version", "Current model version.", ["model", "shard"])
 LABELS = Counter("driftline_labels", "Labels by outcome.", ["outcome"])
 PENDING_LABELS = Gauge("driftline_pending_labels", "Scored events waiting for a label.")
+OUTPUT_ERRORS = Counter(
+    "driftline_output_errors", "Output messages a sink could not deliver.", ["topic"]
+)
 EXPIRED_KEYS = Counter("driftline_expired_keys", "Entity states dropped after idling.")
 SNAPSHOT_BYTES = Gauge(
     "driftline_model_snapshot_bytes", "Size of the latest snapshot of a model shard.", ["shard"]
@@ -57,6 +60,7 @@ _ALL = (
     LABELS,
     PENDING_LABELS,
     EXPIRED_KEYS,
+    OUTPUT_ERRORS,
     SNAPSHOT_BYTES,
     SNAPSHOT_WRITTEN,
 )
