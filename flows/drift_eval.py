@@ -525,13 +525,16 @@ class RandomMonitor:
         return ["*"] if self.rng.random() < self.rate else []
 
 
+_DEFAULTS = DriftConfig()  # the product's defaults: the "(default)" rows
+
+
 @dataclass(frozen=True)
 class DataSetting:
     name: str
     kind: str  # never | random | ks | psi | psi-cal | chi2 | kswin
-    window: int = 2000
-    alpha: float = 1e-6
-    min_effect: float = 0.1
+    window: int = _DEFAULTS.data_window
+    alpha: float = _DEFAULTS.data_alpha
+    min_effect: float = _DEFAULTS.data_min_effect
     threshold: float = 0.1
     every: int = 20
 
@@ -551,8 +554,8 @@ def data_settings(quick: bool = False) -> list[DataSetting]:
         DataSetting("window-ks w=1000", "ks", window=1000),
         DataSetting("window-ks w=5000", "ks", window=5000),
         DataSetting("window-ks alpha=1e-3 eff=0", "ks", alpha=1e-3, min_effect=0.0),
-        DataSetting("window-ks eff=0.05", "ks", min_effect=0.05),
-        DataSetting("window-ks w=1000 eff=0.05", "ks", window=1000, min_effect=0.05),
+        DataSetting("window-ks eff=0.1", "ks", min_effect=0.1),
+        DataSetting("window-ks w=1000 eff=0.1", "ks", window=1000, min_effect=0.1),
         DataSetting("psi w=2000 >0.1", "psi", threshold=0.1),
         DataSetting("psi w=2000 >0.25", "psi", threshold=0.25),
         DataSetting("psi-cal w=1000", "psi-cal", window=1000),
