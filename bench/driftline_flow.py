@@ -1,0 +1,92 @@
+"""driftline end to end (parse, features, score, learn, drift, outputs), in one process.
+
+Modes:
+  memory  pre-generated message bytes through bytewax's TestingSource
+          (batch_size 500), outputs to NullSink.
+  kafka   the configured Kafka source and sink (``kafka.tail = false``, so the
+          run ends at the end of the topic).
+  file    JSONL replay (connectors.files.JsonlSource) to NullSink while sampling
+          RSS: the memory bench (events are read lazily, so RSS is the flow's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import WATCH, RssSampler, emit, load_raw, quiet_settings, timed_sink, timed_source
+from flows.config import load_settings
+from flows.dataflow import FlowIO
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def run_flow(mode: str, overrides: dict[str, Any], events_file: Path | None) -> dict[str, Any]:
+    """Run the flow once in this process; return throughput, accuracy and outputs."""
+    from bytewax.testing import TestingSource
+
+    from connectors.files import JsonlSource, NullSink
+    from connectors.registry import build_io
+    from flows.runner import run
+
+    settings = load_settings(None, _merge(quiet_settings(), overrides))
+    sampler: RssSampler | None = None
+    if mode == "memory":
+        assert events_file is not None
+        raws = load_raw(events_file)
+        io = FlowIO(events=TestingSource(raws, batch_size=500), outputs=NullSink())
+    elif mode == "file":
+        assert events_file is not None
+        io = FlowIO(events=JsonlSource(events_file, batch_size=500), outputs=NullSink())
+        sampler = RssSampler(every=0.25).start()
+    else:
+        io = build_io(settings)
+    io = FlowIO(events=timed_source(io.events), outputs=timed_sink(io.outputs), labels=io.labels)
+    t0 = time.perf_counter()
+    monitor = run(settings, io=io, serve_metrics=False)
+    t_end = time.perf_counter()
+    result: dict[str, Any] = {
+        "events": WATCH.events_in,
+        "predictions": WATCH.outputs.get("predictions", 0),
+        "outputs": WATCH.outputs,
+        "seconds": WATCH.seconds,
+        "wall_seconds": t_end - t0,
+        "startup_seconds": (WATCH.first_in or t_end) - t0,
+        "accuracy": monitor.correct / monitor.judged if monitor.judged else None,
+        "alerts": len(monitor.alerts),
+    }
+    if sampler is not None:
+        samples = sampler.stop()
+        rss = [r for _, r in samples]
+        result["rss"] = {
+            "start_mb": rss[0] / 2**20,
+            "peak_mb": max(rss) / 2**20,
+            "end_mb": rss[-1] / 2**20,
+            "samples": [
+                (round(t, 2), round(r / 2**20, 1))
+                for t, r in samples[:: max(1, len(samples) // 40)]
+            ],
+        }
+    return result
+
+
+def main() -> None:
+    import orjson
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", choices=["memory", "kafka", "file"], required=True)
+    ap.add_argument("--events-file", type=Path)
+    ap.add_argument("--settings", default="{}", help="JSON overrides of driftline settings")
+    args = ap.parse_args()
+    emit(run_flow(args.mode, orjson.loads(args.settings), args.events_file))
+
+
+if __name__ == "__main__":
+    main()

