@@ -111,30 +111,39 @@ class DataDriftMonitor:
         self.window = config.data_window
         self.alpha = config.data_alpha
         self.min_effect = config.data_min_effect
-        self.current: dict[str, list[float]] = {}
+        self.rows: list[dict[str, object]] = []  # this window's raw features, event by event
         self.reference: dict[str, np.ndarray] = {}
         self.filled = 0
         self.report: dict[str, dict[str, float]] | None = None  # per feature, last window
         self.rebase: set[str] = set()  # features whose next full window is the new reference
 
     def update(self, features: dict[str, object]) -> list[DataSignal]:
-        """Add one event's raw features; returns signals when a window closes."""
-        cur = self.current
-        for name, value in features.items():
-            if value.__class__ is float or value.__class__ is int:
-                values = cur.get(name)
-                if values is None:
-                    values = cur[name] = []
-                values.append(value)  # type: ignore[arg-type]
+        """Add one event's raw features; returns signals when a window closes.
+
+        Per event this only keeps a reference to the features; the columns are
+        built once per window.
+        """
+        self.rows.append(features)
         self.filled += 1
         if self.filled < self.window:
             return []
         return self._close_window()
 
+    def _columns(self) -> dict[str, list[float]]:
+        cols: dict[str, list[float]] = {}
+        for row in self.rows:
+            for name, value in row.items():
+                if value.__class__ is float or value.__class__ is int:
+                    col = cols.get(name)
+                    if col is None:
+                        col = cols[name] = []
+                    col.append(value)  # type: ignore[arg-type]
+        return cols
+
     def _close_window(self) -> list[DataSignal]:
         signals: list[DataSignal] = []
         report: dict[str, dict[str, float]] = {}
-        for name, values in self.current.items():
+        for name, values in self._columns().items():
             if len(values) < self.window // 2:
                 continue
             now = np.asarray(values, dtype=float)
@@ -161,7 +170,7 @@ class DataDriftMonitor:
                 # the window that alerted may be only partly shifted: the next full
                 # window becomes the reference, so one shift alerts once
                 self.rebase.add(name)
-        self.current = {}
+        self.rows = []
         self.filled = 0
         self.report = report or None
         return signals

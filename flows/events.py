@@ -156,6 +156,7 @@ class Parser:
         self.kind = kind
         self.limits = limits
         self._schema: type[BaseModel] = Event if kind == "events" else Label
+        self._batch_horizon: datetime | None = None
 
     def now(self) -> str:
         return datetime.now(UTC).isoformat()
@@ -199,7 +200,7 @@ class Parser:
         ts: datetime = record.ts
         if ts < limits.min_event_time:
             return "timestamp", f"event time {ts.isoformat()} is before {limits.min_event_time}"
-        if ts > datetime.now(UTC) + limits.max_future:
+        if ts > self._horizon():
             return "timestamp", f"event time {ts.isoformat()} is in the future"
         if isinstance(record, Event):
             if len(record.features) > limits.max_features:
@@ -218,8 +219,21 @@ class Parser:
             return "schema", f"label: string longer than {limits.max_string}"
         return None
 
+    def _horizon(self) -> datetime:
+        """Latest acceptable event time (now + max_future), computed once per batch."""
+        if self._batch_horizon is not None:
+            return self._batch_horizon
+        return datetime.now(UTC) + self.limits.max_future
+
     def parse_batch(self, raws: list[bytes | str | None]) -> Parsed:
         """Parse a batch; never raises."""
+        self._batch_horizon = datetime.now(UTC) + self.limits.max_future
+        try:
+            return self._parse_batch(raws)
+        finally:
+            self._batch_horizon = None
+
+    def _parse_batch(self, raws: list[bytes | str | None]) -> Parsed:
         out = Parsed()
         good, dead = out.good, out.dead
         for raw in raws:
