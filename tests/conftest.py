@@ -78,3 +78,31 @@ def broker(tmp_path_factory):
 
     with Broker(log_dir=tmp_path_factory.mktemp("tansu")) as b:
         yield b
+
+
+OUTPUT_NAMES = ("events", "labels", "predictions", "alerts", "dead_letters", "drift_reports")
+
+
+def kafka_job_env(bootstrap: str, tmp_path: Path, **settings: str) -> dict[str, str]:
+    """Environment for a `driftline` subprocess on its own fresh topics.
+
+    `settings` are extra DRIFTLINE_* variables without the prefix, e.g.
+    ``MODEL__SHARDS="2"``. The topic names are in DRIFTLINE_KAFKA__<NAME>_TOPIC.
+    """
+    import os
+    import uuid
+
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "DRIFTLINE_KAFKA__TAIL": "false",
+        "DRIFTLINE_KAFKA__PARTITIONS": "1",
+        "DRIFTLINE_METRICS__ENABLED": "false",
+        "DRIFTLINE_RUN__PROGRESS_EVERY": "3600",
+        "DRIFTLINE_MODEL__STORE": str(tmp_path / "models"),
+    }
+    for name in OUTPUT_NAMES:
+        env[f"DRIFTLINE_KAFKA__{name.upper()}_TOPIC"] = f"{prefix}.{name}"
+    env.update({f"DRIFTLINE_{k}": v for k, v in settings.items()})
+    return env

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import orjson
 import pytest
 
 from tests.broker import consume_all, free_port
+from tests.conftest import kafka_job_env
 
 pytestmark = pytest.mark.kafka
 
@@ -20,19 +19,8 @@ N_EVENTS = 20_000
 
 
 def test_two_processes_score_every_event_once(broker, tmp_path: Path) -> None:
-    prefix = f"c{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-        "DRIFTLINE_KAFKA__TAIL": "false",
-        "DRIFTLINE_KAFKA__PARTITIONS": "2",
-        "DRIFTLINE_METRICS__ENABLED": "false",
-        "DRIFTLINE_RUN__PROGRESS_EVERY": "3600",
-        "DRIFTLINE_MODEL__SHARDS": "2",
-        "DRIFTLINE_MODEL__STORE": str(tmp_path / "models"),
-    }
-    for name in ("events", "labels", "predictions", "alerts", "dead_letters", "drift_reports"):
-        env[f"DRIFTLINE_KAFKA__{name.upper()}_TOPIC"] = f"{prefix}.{name}"
+    env = kafka_job_env(broker.bootstrap, tmp_path, KAFKA__PARTITIONS="2", MODEL__SHARDS="2")
+    prefix = env["DRIFTLINE_KAFKA__PREDICTIONS_TOPIC"].rsplit(".", 1)[0]
     cli = [sys.executable, "-m", "flows.cli"]
     subprocess.run([*cli, "topics", "create"], env=env, check=True, capture_output=True)
     subprocess.run(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 from connectors.malformed import MALFORMED
 from flows.monitor import event_index
 from tests.broker import consume_all, produce
+from tests.conftest import kafka_job_env
 
 pytestmark = pytest.mark.kafka
 
@@ -38,19 +37,7 @@ def _driftline(args: list[str], env: dict[str, str], timeout: float = 300) -> st
 
 @pytest.fixture
 def kafka_env(broker, tmp_path: Path) -> dict[str, str]:
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-        "DRIFTLINE_KAFKA__TAIL": "false",
-        "DRIFTLINE_KAFKA__PARTITIONS": "1",
-        "DRIFTLINE_METRICS__ENABLED": "false",
-        "DRIFTLINE_RUN__PROGRESS_EVERY": "3600",
-        "DRIFTLINE_MODEL__STORE": str(tmp_path / "models"),
-    }
-    for name in ("events", "labels", "predictions", "alerts", "dead_letters", "drift_reports"):
-        env[f"DRIFTLINE_KAFKA__{name.upper()}_TOPIC"] = f"{prefix}.{name}"
-    return env
+    return kafka_job_env(broker.bootstrap, tmp_path)
 
 
 def test_events_and_delayed_labels_through_kafka(kafka_env: dict[str, str], broker) -> None:

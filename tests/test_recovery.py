@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import orjson
 import pytest
 
 from tests.broker import consume_all
+from tests.conftest import kafka_job_env
 
 pytestmark = pytest.mark.kafka
 
@@ -25,26 +24,17 @@ SNAPSHOT_SECONDS = 1.0
 
 
 def _env(broker, tmp_path: Path) -> dict[str, str]:
-    prefix = f"r{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-        "DRIFTLINE_KAFKA__TAIL": "false",
-        "DRIFTLINE_KAFKA__PARTITIONS": "1",
-        "DRIFTLINE_METRICS__ENABLED": "false",
-        "DRIFTLINE_RUN__PROGRESS_EVERY": "3600",
-        "DRIFTLINE_MODEL__STORE": str(tmp_path / "models"),
-        "DRIFTLINE_RECOVERY__DIRECTORY": str(tmp_path / "recovery"),
-        "DRIFTLINE_RECOVERY__SNAPSHOT_INTERVAL": f"PT{SNAPSHOT_SECONDS}S",
+    return kafka_job_env(
+        broker.bootstrap,
+        tmp_path,
+        RECOVERY__DIRECTORY=str(tmp_path / "recovery"),
+        RECOVERY__SNAPSHOT_INTERVAL=f"PT{SNAPSHOT_SECONDS}S",
         # one stable concept: accuracy must stay high across restarts
-        "DRIFTLINE_BUILTIN__CONCEPTS": "[7]",
-        "DRIFTLINE_BUILTIN__DRIFT_POINTS": "[]",
-        "DRIFTLINE_BUILTIN__DATA_DRIFT_POINTS": "[]",
-        "DRIFTLINE_BUILTIN__BAD_EVERY": "4000",
-    }
-    for name in ("events", "labels", "predictions", "alerts", "dead_letters", "drift_reports"):
-        env[f"DRIFTLINE_KAFKA__{name.upper()}_TOPIC"] = f"{prefix}.{name}"
-    return env
+        BUILTIN__CONCEPTS="[7]",
+        BUILTIN__DRIFT_POINTS="[]",
+        BUILTIN__DATA_DRIFT_POINTS="[]",
+        BUILTIN__BAD_EVERY="4000",
+    )
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
