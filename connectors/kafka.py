@@ -74,11 +74,17 @@ class RawKafkaSource(KafkaSource):
     """
 
     def __init__(
-        self, *args: Any, labels: bool = False, admin_config: dict[str, str], **kwargs: Any
+        self,
+        *args: Any,
+        labels: bool = False,
+        admin_config: dict[str, str],
+        batch_wait: float = 0.005,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.labels = labels
         self.admin_config = admin_config
+        self.batch_wait = batch_wait
 
     def list_parts(self) -> list[str]:
         """Partitions of the topic, listed without consumer-only settings."""
@@ -92,11 +98,32 @@ class RawKafkaSource(KafkaSource):
         inner = part.next_batch
         topic = for_part.split("-", 1)[1]
         labels = self.labels
+        size, wait = self._batch_size, self.batch_wait
+        ended = False
 
         def next_batch() -> list[Any]:
-            if stop_requested():
+            """Up to `batch_size` messages, waiting at most `batch_wait` s to fill a batch.
+
+            A live topic trickles in: without the wait every batch would hold a
+            few messages and pay the per-batch costs (the sink's flush) alone.
+            """
+            nonlocal ended
+            if ended or stop_requested():
                 raise StopIteration
-            return [_to_raw(m, topic, labels) for m in inner()]
+            batch = [_to_raw(m, topic, labels) for m in inner()]
+            if not batch:  # nothing is flowing: do not hold the worker up
+                return batch
+            deadline = time.monotonic() + wait
+            while len(batch) < size and time.monotonic() < deadline:
+                try:
+                    more = inner()
+                except StopIteration:  # end of a non-tailing partition: send what we have
+                    ended = True
+                    break
+                if not more:
+                    break
+                batch.extend(_to_raw(m, topic, labels) for m in more)
+            return batch
 
         part.next_batch = next_batch  # type: ignore[method-assign]
         return part
@@ -114,6 +141,7 @@ def kafka_source(cfg: KafkaConfig, topic: str, labels: bool = False) -> RawKafka
         raise_on_errors=False,
         labels=labels,
         admin_config=client_config(cfg),
+        batch_wait=cfg.batch_wait_ms / 1000.0,
     )
 
 

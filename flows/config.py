@@ -94,6 +94,9 @@ class KafkaConfig(_Section):
     partitions: int = Field(3, ge=1)
     replication_factor: int = Field(1, ge=1)
     batch_size: int = Field(1000, ge=1)
+    batch_wait_ms: float = Field(
+        5.0, ge=0, description="How long a batch may wait to fill up (latency for throughput)."
+    )
     tail: bool = Field(True, description="Keep waiting for new messages at the end.")
     settings: dict[str, str] = Field(
         default_factory=dict, description="librdkafka settings for every client (SASL/SSL...)."
