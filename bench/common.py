@@ -195,8 +195,45 @@ def timed_source(inner: Any, watch: Stopwatch = WATCH) -> Any:
 
 
 def timed_sink(inner: Any, watch: Stopwatch = WATCH) -> Any:
-    """Wrap a bytewax DynamicSink so `watch` sees when and what outputs are written."""
-    from bytewax.outputs import DynamicSink, StatelessSinkPartition
+    """Wrap a bytewax sink so `watch` sees when and what outputs are written.
+
+    Dynamic sinks get `(output, json)` items; fixed-partitioned ones (driftline's
+    JSONL and Kafka outputs, one partition per output) get the values of one output.
+    """
+    from bytewax.outputs import (
+        DynamicSink,
+        FixedPartitionedSink,
+        StatefulSinkPartition,
+        StatelessSinkPartition,
+    )
+
+    if isinstance(inner, FixedPartitionedSink):
+
+        class _FixedPart(StatefulSinkPartition):
+            def __init__(self, part: Any, name: str) -> None:
+                self.part, self.name = part, name
+
+            def write_batch(self, values: list[Any]) -> None:
+                self.part.write_batch(values)
+                watch.wrote([(self.name, v) for v in values])
+
+            def snapshot(self) -> Any:
+                return self.part.snapshot()
+
+            def close(self) -> None:
+                self.part.close()
+
+        class _Fixed(FixedPartitionedSink):
+            def list_parts(self) -> list[str]:
+                return inner.list_parts()
+
+            def part_fn(self, item_key: str) -> int:
+                return inner.part_fn(item_key)
+
+            def build_part(self, step_id: str, for_part: str, resume_state: Any) -> Any:
+                return _FixedPart(inner.build_part(step_id, for_part, resume_state), for_part)
+
+        return _Fixed()
 
     class _Part(StatelessSinkPartition):
         def __init__(self, part: Any) -> None:

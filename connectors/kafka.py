@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaException
 from confluent_kafka import Producer as _Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -145,17 +145,21 @@ def kafka_source(cfg: KafkaConfig, topic: str, labels: bool = False) -> RawKafka
     )
 
 
-class _OutputsPartition(StatelessSinkPartition[tuple[str, bytes]]):
-    """Produces a batch, then waits for the broker's acks (stop requests still work).
+class _OutputsPartition(StatefulSinkPartition[bytes, None]):
+    """One output topic. Produces without waiting; waits for the acks at each snapshot.
 
-    A message the broker could not take is logged and counted; the batch then
-    fails, so the job stops instead of losing outputs quietly (with a recovery
-    store the restarted job produces them again).
+    librdkafka sends within `linger.ms`, so outputs leave at once; the worker only
+    blocks when bytewax snapshots (the end of every epoch): all outputs of the
+    epoch are then acknowledged before the state that produced them is committed,
+    which is what makes delivery at-least-once across a crash. A message the
+    broker could not take, or acks that do not come within `flush_timeout`,
+    fail the job loudly instead of losing outputs quietly (with a recovery store
+    the restarted job produces them again).
     """
 
-    def __init__(self, conf: dict[str, Any], topics: dict[str, str], timeout: float) -> None:
+    def __init__(self, conf: dict[str, Any], topic: str, timeout: float) -> None:
         self._conf = conf
-        self._topics = topics
+        self._topic = topic
         self._timeout = timeout
         self._failed: list[str] = []
         self._producer = self._new_producer()
@@ -168,15 +172,19 @@ class _OutputsPartition(StatelessSinkPartition[tuple[str, bytes]]):
             self._failed.append(f"{msg.topic()}: {err}")
             OUTPUT_ERRORS.labels(msg.topic() or "?").inc()
 
-    def write_batch(self, items: list[tuple[str, bytes]]) -> None:
-        producer, topics = self._producer, self._topics
-        for name, value in items:
+    def write_batch(self, values: list[bytes]) -> None:
+        producer, topic = self._producer, self._topic
+        for value in values:
             while True:
                 try:
-                    producer.produce(topics[name], value)
+                    producer.produce(topic, value)
                     break
                 except BufferError:  # local queue full: let deliveries drain
                     producer.poll(0.1)
+        producer.poll(0)
+        self._raise_failures()
+
+    def snapshot(self) -> None:
         self._flush()
 
     def _flush(self) -> None:
@@ -190,20 +198,24 @@ class _OutputsPartition(StatelessSinkPartition[tuple[str, bytes]]):
                     f"{left} output messages not acknowledged by Kafka within "
                     f"{self._timeout:.0f} s; stopping so that a restart produces them again"
                 )
+        self._raise_failures()
+
+    def _raise_failures(self) -> None:
         if self._failed:
             failed, self._failed = self._failed, []
             log.error("outputs rejected by Kafka", extra={"count": len(failed), "first": failed[0]})
             raise RuntimeError(f"Kafka rejected {len(failed)} output messages: {failed[0]}")
 
     def close(self) -> None:
-        self._producer.flush(self._timeout)
+        self._flush()
 
 
-class KafkaOutputs(DynamicSink[tuple[str, bytes]]):
-    """Writes `(output, json)` items to the predictions, alerts and dead-letter topics.
+class KafkaOutputs(FixedPartitionedSink[bytes, None]):
+    """Writes `(output, json)` items to the predictions, alerts, dead-letter and report topics.
 
-    At-least-once: after a resume, outputs of the resumed epoch are written again;
-    every record carries the event id and model version so consumers can de-duplicate.
+    One partition (one producer) per output topic. At-least-once: after a resume,
+    outputs of the resumed epoch are written again; every record carries the
+    event id and model version so consumers can de-duplicate.
     """
 
     def __init__(self, cfg: KafkaConfig) -> None:
@@ -214,8 +226,15 @@ class KafkaOutputs(DynamicSink[tuple[str, bytes]]):
             "dead_letters": cfg.dead_letters_topic,
             "drift_reports": cfg.drift_reports_topic,
         }
+        self._order = sorted(self.topics)
 
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _OutputsPartition:
+    def list_parts(self) -> list[str]:
+        return list(self._order)
+
+    def part_fn(self, item_key: str) -> int:
+        return self._order.index(item_key)
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _OutputsPartition:
         conf = {
             "bootstrap.servers": self.cfg.bootstrap_servers,
             "linger.ms": "5",
@@ -223,7 +242,7 @@ class KafkaOutputs(DynamicSink[tuple[str, bytes]]):
             "delivery.report.only.error": True,
             **client_config(self.cfg, "producer"),
         }
-        return _OutputsPartition(conf, self.topics, self.cfg.flush_timeout)
+        return _OutputsPartition(conf, self.topics[for_part], self.cfg.flush_timeout)
 
 
 def kafka_outputs(cfg: KafkaConfig) -> KafkaOutputs:

@@ -18,7 +18,7 @@ from tests.conftest import kafka_job_env
 
 pytestmark = pytest.mark.kafka
 
-N_EVENTS = 80_000
+N_EVENTS = 150_000
 KILLS = 5
 SNAPSHOT_SECONDS = 1.0
 
@@ -61,7 +61,7 @@ def test_sigkill_restart_loses_nothing_and_keeps_the_model(broker, tmp_path: Pat
         with open(log, "ab") as out:
             job = subprocess.Popen(run, env=env, stdout=out, stderr=out)
             started = time.monotonic()
-            time.sleep(rng.uniform(2.0, 3.5))
+            time.sleep(rng.uniform(1.5, 3.0))
             if job.poll() is None:
                 job.send_signal(signal.SIGKILL)
                 kills += 1
