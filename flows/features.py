@@ -1,8 +1,9 @@
 """Per-entity windowed features in event time, and the feature vector a model sees.
 
 Windows are River ``utils.TimeRolling`` wrappers around ``stats.Var`` (which also
-gives count, mean and sum). Features for an event are read *before* the event
-is added, so they only describe events that arrived earlier. An event older
+gives count, mean and sum). An event's features never include the event itself:
+they describe the entity's earlier events within each window ending at the
+event's time (see :meth:`EntityWindows.observe`). An event older
 than the entity's newest event minus ``allowed_lateness`` is *late*: it is scored
 with the current features but never added to a window (a late event cannot
 corrupt one). Events that are out of order but within the allowed lateness are
