@@ -90,7 +90,13 @@ def run(
         port = settings.metrics.port
         if port and settings.run.process_id:  # one endpoint per process of a cluster
             port += settings.run.process_id
-        telemetry.serve(settings.metrics.host, port)
+        try:
+            telemetry.serve(settings.metrics.host, port)
+        except OSError as exc:
+            raise ValueError(
+                f"cannot serve metrics on {settings.metrics.host}:{port} ({exc.strerror}); "
+                "set metrics.port / --metrics-port, or --no-metrics"
+            ) from exc
     _install_signal_handlers()
     log.info(
         "starting",

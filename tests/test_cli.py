@@ -48,3 +48,19 @@ def test_sigterm_drains_flushes_and_summarises(tmp_path) -> None:
     scored = int(re.search(r"events scored\s+([\d,]+)", stdout).group(1).replace(",", ""))
     lines = out.read_bytes().count(b"\n")
     assert scored > 0 and lines == scored  # every prediction made was flushed
+
+
+def test_busy_metrics_port_is_a_clear_start_up_error(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "run", "--events", "100",
+             "--metrics-port", str(port), "--out", str(tmp_path)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode == 2
+    assert "cannot serve metrics" in proc.stderr
