@@ -23,6 +23,7 @@ from flows.events import Parser
 from flows.features import FeatureSet
 from flows.monitor import RunMonitor
 from flows.outputs import EncodeOutputs
+from flows.sharding import shard_keys
 from flows.steps import (
     FeatureLogic,
     KeyByShard,
@@ -63,10 +64,12 @@ def build_dataflow(
     `recovering` False skips pickling state snapshots no recovery store will keep.
     """
     features = FeatureSet(settings.features)
+    workers = settings.run.workers * max(1, len(settings.run.addresses))
+    shards = shard_keys(settings.model.shards, workers)
     parse = ParseInputs(
         Parser("events", settings.validation),
         Parser("labels", settings.validation),
-        settings.model.shards,
+        shards,
     )
 
     flow = Dataflow(name)
@@ -80,7 +83,7 @@ def build_dataflow(
     featured = op.stateful_batch(
         "features", events.trues, lambda resume: FeatureLogic(features, resume, recovering)
     )
-    by_shard = op.flat_map_batch("key_by_shard", featured, KeyByShard(settings.model.shards))
+    by_shard = op.flat_map_batch("key_by_shard", featured, KeyByShard(shards))
     labels_by_shard = op.flat_map_batch("key_labels", labels.trues, key_labels)
     scored = op.stateful_batch(
         "score",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import pickle
 import time
-import zlib
 from collections import Counter as Tally
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +22,7 @@ from flows.events import DeadLetter, Event, LabelBytes, Parser
 from flows.features import EntityWindows, Featured, FeatureSet
 from flows.labels import ArrivedLabel
 from flows.scoring import ModelShard, ShardStats
+from flows.sharding import shard_of
 
 
 def count_dead(dead: list[DeadLetter]) -> None:
@@ -43,7 +43,7 @@ class ParseInputs:
     scoring step can restore the order the keyed feature step grouped by entity.
     """
 
-    def __init__(self, events: Parser, labels: Parser, shards: int) -> None:
+    def __init__(self, events: Parser, labels: Parser, shards: list[str]) -> None:
         self.events = events
         self.labels = labels
         self.shards = shards
@@ -133,17 +133,10 @@ def _arrival(item: Featured | ArrivedLabel) -> int:
     return item.seq
 
 
-def shard_of(event_id: str, shards: int) -> str:
-    """Model key for an event id (labels carry the id, so they find their shard)."""
-    if shards == 1:
-        return "shard-0"
-    return f"shard-{zlib.crc32(event_id.encode()) % shards}"
-
-
 class KeyByShard:
     """`flat_map_batch` step: `(entity, Featured)` -> `(shard, Featured)`."""
 
-    def __init__(self, shards: int) -> None:
+    def __init__(self, shards: list[str]) -> None:
         self.shards = shards
 
     def __call__(self, items: list[tuple[str, Featured]]) -> list[tuple[str, Featured]]:
