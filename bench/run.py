@@ -117,12 +117,16 @@ def run_cluster(
         timing = workdir / f"timing-{uuid.uuid4().hex[:6]}-{i}.json"
         files.append(timing)
         cmd = [sys.executable, "-m", "bytewax.run", "bench.cluster_flow:flow"]
+        settings = overrides
         if processes > 1:
             cmd += ["-i", str(i), "-a", addresses]
+            # the flow must know the cluster to spread its model shards over it
+            cluster = {"process_id": i, "addresses": addresses.split(";")}
+            settings = {**overrides, "run": {**overrides.get("run", {}), **cluster}}
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
-            "BENCH_SETTINGS": orjson.dumps(overrides).decode(),
+            "BENCH_SETTINGS": orjson.dumps(settings).decode(),
             "BENCH_TIMING_FILE": str(timing),
         }
         procs.append(
