@@ -18,7 +18,7 @@ from tests.conftest import kafka_job_env
 
 pytestmark = pytest.mark.kafka
 
-N_EVENTS = 150_000
+N_EVENTS = 300_000
 KILLS = 5
 SNAPSHOT_SECONDS = 1.0
 
