@@ -333,16 +333,6 @@ class _FileSource(PydanticBaseSettingsSource):
             return tomllib.load(f)
 
 
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
 def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
     """Load settings from `path` (TOML), the environment and `overrides` (nested dicts)."""
     if path is not None and not Path(path).is_file():
@@ -352,9 +342,3 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
         return Settings(**(overrides or {}))
     finally:
         _FileSource.path = None
-
-
-def with_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
-    """A copy of `settings` with nested `overrides` applied and validated again."""
-    data = _deep_merge(settings.model_dump(), overrides)
-    return Settings.model_validate(data)

@@ -51,6 +51,18 @@ def _bounded_add(store: OrderedDict, key: str, value: Any, limit: int) -> bool:
     return False
 
 
+def _drop_older(store: OrderedDict, horizon: datetime) -> list[str]:
+    """Remove the entries (oldest first, each with a `.ts`) older than `horizon`."""
+    dropped = []
+    while store:
+        key, value = next(iter(store.items()))
+        if value.ts >= horizon:
+            break
+        store.popitem(last=False)
+        dropped.append(key)
+    return dropped
+
+
 class LabelJoin:
     """Served predictions waiting for labels, and labels waiting for their events.
 
@@ -84,21 +96,12 @@ class LabelJoin:
     def _expire(self) -> None:
         assert self.watermark is not None
         horizon = self.watermark - self.ttl
-        pending = self.pending
-        while pending:
-            event_id, served = next(iter(pending.items()))
-            if served.ts >= horizon:
-                break
-            pending.popitem(last=False)
+        for event_id in _drop_older(self.pending, horizon):
             self.outcomes["unlabelled"] += 1
             _bounded_add(self.expired_ids, event_id, None, self.memory)
-        early = self.early
-        while early:
-            event_id, label = next(iter(early.items()))
-            if label.ts >= horizon:
-                break
-            early.popitem(last=False)
-            self.outcomes["unknown"] += 1
+        unknown = _drop_older(self.early, horizon)
+        if unknown:
+            self.outcomes["unknown"] += len(unknown)
 
     def served(self, served: Served) -> Label | None:
         """Keep a prediction; returns its label at once if that came first."""

@@ -38,8 +38,7 @@ class EncodeOutputs:
             tag, payload = item[1]
             if tag == "dead_letter":
                 out.append((DEAD_LETTERS, payload.to_json()))
-                telemetry.EVENTS.labels("dead_letter").inc()
-                telemetry.DEAD_LETTERS.labels(payload.stage, payload.reason).inc()
+                telemetry.count_dead_letters([payload])
                 if monitor is not None:
                     monitor.dead_letter(payload.reason)
             elif tag == "prediction":

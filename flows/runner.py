@@ -98,9 +98,16 @@ def run(
                 "set metrics.port / --metrics-port, or --no-metrics"
             ) from exc
     _install_signal_handlers()
+    kafka = {}
+    if "kafka" in (settings.run.source, settings.run.sink):
+        from connectors.kafka import client_config, redacted
+
+        conf = {"bootstrap.servers": settings.kafka.bootstrap_servers}
+        kafka = {"kafka": redacted({**conf, **client_config(settings.kafka)})}
     log.info(
         "starting",
         extra={
+            **kafka,
             "source": settings.run.source,
             "sink": settings.run.sink,
             "model": settings.model.name,

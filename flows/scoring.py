@@ -44,7 +44,6 @@ class ShardStats:
     labelled: int = 0
     late: int = 0
     out_of_order: int = 0
-    labels: int = 0
     latencies: list[float] = field(default_factory=list)
 
 
@@ -124,7 +123,6 @@ class ModelShard:
     ) -> None:
         join = self.join
         if f.__class__ is ArrivedLabel:
-            stats.labels += 1
             label = f.label  # type: ignore[union-attr]
             served = join.label(label)
             if served is not None:

@@ -25,15 +25,6 @@ from flows.scoring import ModelShard, ShardStats
 from flows.sharding import shard_of
 
 
-def count_dead(dead: list[DeadLetter]) -> None:
-    """Move the dead-letter counters once for a batch."""
-    if not dead:
-        return
-    telemetry.EVENTS.labels("dead_letter").inc(len(dead))
-    for (stage, reason), n in Tally((d.stage, d.reason) for d in dead).items():
-        telemetry.DEAD_LETTERS.labels(stage, reason).inc(n)
-
-
 class ParseInputs:
     """`flat_map_batch` step: raw messages to routed records.
 
@@ -73,7 +64,7 @@ class ParseInputs:
                 ArrivedLabel(lb, next(seq), ingest, shard_of(lb.id, shards)) for lb in parsed.good
             )
             dead.extend(parsed.dead)
-        count_dead(dead)
+        telemetry.count_dead_letters(dead)
         out.extend(dead)
         return out
 

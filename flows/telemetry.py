@@ -6,6 +6,7 @@ Steps update counters once per batch, not once per event, to keep the hot path c
 from __future__ import annotations
 
 import logging
+from collections import Counter as Tally
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 
@@ -64,6 +65,15 @@ _ALL = (
     SNAPSHOT_BYTES,
     SNAPSHOT_WRITTEN,
 )
+
+
+def count_dead_letters(dead: list) -> None:
+    """Move the dead-letter counters once for a batch of DeadLetter records."""
+    if not dead:
+        return
+    EVENTS.labels("dead_letter").inc(len(dead))
+    for (stage, reason), n in Tally((d.stage, d.reason) for d in dead).items():
+        DEAD_LETTERS.labels(stage, reason).inc(n)
 
 
 def metric_names() -> set[str]:

@@ -18,5 +18,5 @@ def test_metrics_endpoint_serves_driftline_metrics(make_settings, run_flow) -> N
     for name in telemetry.metric_names() - {"driftline_labels_total", "driftline_pending_labels"}:
         assert name in body, name
     assert 'driftline_events_total{outcome="scored"}' in body
-    assert "driftline_dead_letters_total{reason=" in body or "driftline_dead_letters_total{" in body
+    assert 'driftline_dead_letters_total{reason="json",stage="parse"}' in body
     assert 'driftline_model_metric{metric="accuracy",model="logreg",scorer="baseline"}' in body
