@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flows.challenger import NOT_PREDICTED
 from flows.events import Label
 
 
@@ -39,7 +40,7 @@ class Served:
     y_pred: Any
     b_pred: Any
     model_version: int
-    c_pred: Any = None  # the challenger's prediction, when one was being trained
+    c_pred: Any = NOT_PREDICTED  # the challenger's prediction, when one was training
 
 
 def _bounded_add(store: OrderedDict, key: str, value: Any, limit: int) -> bool:

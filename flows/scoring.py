@@ -211,8 +211,7 @@ class ModelShard:
         else:
             out = [("outcome", (served.event_id, None, None))]
         if self.challenge is not None:
-            c_pred = served.c_pred if served.c_pred is not None else NOT_PREDICTED
-            verdict = self.challenge.learn(x, y, y_pred, c_pred)
+            verdict = self.challenge.learn(x, y, y_pred, served.c_pred)
             if verdict is not None:
                 out.append(("alert", self._settle(verdict, served)))
         if self.snapshot_every and self.labelled % self.snapshot_every == 0:
