@@ -1,27 +1,26 @@
 """Per-entity windowed features in event time, and the feature vector a model sees.
 
-Windows are River ``utils.TimeRolling`` wrappers around ``stats.Var`` (which also
-gives count, mean and sum). An event's features never include the event itself:
-they describe the entity's earlier events within each window ending at the
-event's time (see :meth:`EntityWindows.observe`). An event older
-than the entity's newest event minus ``allowed_lateness`` is *late*: it is scored
-with the current features but never added to a window (a late event cannot
-corrupt one). Events that are out of order but within the allowed lateness are
-inserted in event-time order by TimeRolling.
+Windows are :class:`flows.windows.RollingMoments` (River's TimeRolling + Var
+semantics at O(1) per event), giving count, mean, std and sum. An event's
+features never include the event itself: they describe the entity's events in
+each window as it stands when the event arrives (see
+:meth:`EntityWindows.observe`). An event older than the entity's newest event
+minus ``allowed_lateness`` is *late*: it is scored with the current features but
+never added to a window (a late event cannot corrupt one). Events that are out
+of order but within the allowed lateness are inserted in event-time order.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
-from river import stats, utils
 
 from flows.config import FeaturesConfig, WindowSpec
 from flows.events import Event
+from flows.windows import RollingMoments
 
 VECTORIZER_VERSION = 1  # bump when `vectorize` changes meaning
 
@@ -48,7 +47,6 @@ class _Window:
     field: str | None
     period: timedelta
     names: tuple[tuple[str, str], ...]  # (stat, feature name)
-    needs_var: bool  # a stat (std) that needs the variance
 
 
 def _compile(spec: WindowSpec) -> _Window:
@@ -58,7 +56,6 @@ def _compile(spec: WindowSpec) -> _Window:
         spec.field,
         spec.period,
         tuple((s, f"{base}_{s}_{label}") for s in spec.stats),
-        "std" in spec.stats,
     )
 
 
@@ -82,63 +79,46 @@ class EntityWindows:
 
     def __init__(self, windows: tuple[_Window, ...]) -> None:
         self._windows = windows
-        self._rolling = [utils.TimeRolling(stats.Var, period=w.period) for w in windows]
+        self._rolling = [RollingMoments(w.period.total_seconds()) for w in windows]
         self.newest_ts: datetime | None = None
 
     def observe(self, x: dict[str, float], event: Event, late: bool, with_gap: bool) -> None:
         """Write the window features of `event` into `x`, then add it unless `late`.
 
-        TimeRolling only expires old values when a new one is added, so the event
-        is added first (expiring what fell out of each window), its own value is
-        taken back out while the features are read, then put back in.
+        Each window first moves its end to the event's time (if newest), is read,
+        and only then takes the event: features never include the event itself.
+        A late event is read against the windows as they are and never added.
         """
         if with_gap:
             newest = self.newest_ts
             ts = event.ts if newest is None or event.ts >= newest else newest
             x["secs_since_last"] = (ts - newest).total_seconds() if newest is not None else -1.0
-        t = event.ts.replace(tzinfo=None)  # TimeRolling compares with a naive datetime
+        t = event.ts.timestamp()
         feats = event.features
         for w, rolling in zip(self._windows, self._rolling, strict=True):
-            var = rolling.obj
-            value = 0.0 if w.field is None else feats.get(w.field)
-            if late or not (value.__class__ is float or value.__class__ is int):
-                _read(var, w, x)
+            if late:
+                _read(rolling, w, x)
                 continue
-            v = float(value)  # type: ignore[arg-type]
-            rolling.update(v, t=t)
-            if w.needs_var:  # take the event back out exactly, read, put it back
-                var.revert(v)
-                _read(var, w, x)
-                var.update(v)
-            else:  # count, mean and sum without the event, by arithmetic
-                _read_without(var.mean, v, w, x)
+            value = 0.0 if w.field is None else feats.get(w.field)
+            rolling.expire(t)
+            _read(rolling, w, x)
+            if value.__class__ is float or value.__class__ is int:
+                rolling.add(t, float(value))  # type: ignore[arg-type]
         if not late and (self.newest_ts is None or event.ts > self.newest_ts):
             self.newest_ts = event.ts
 
 
-def _read_without(mean: stats.Mean, v: float, w: _Window, x: dict[str, float]) -> None:
-    n = mean.n - 1
-    m = (mean.get() * mean.n - v) / n if n >= 0.5 else 0.0
+def _read(rolling: RollingMoments, w: _Window, x: dict[str, float]) -> None:
+    n = rolling.n
     for stat, name in w.names:
         if stat == "count":
-            x[name] = float(round(n))
+            x[name] = float(n)
         elif stat == "mean":
-            x[name] = m
-        else:  # sum
-            x[name] = m * n if n >= 0.5 else 0.0
-
-
-def _read(var: stats.Var, w: _Window, x: dict[str, float]) -> None:
-    n = var.mean.n
-    for stat, name in w.names:
-        if stat == "count":
-            x[name] = float(round(n))
-        elif stat == "mean":
-            x[name] = var.mean.get() if n >= 0.5 else 0.0
+            x[name] = rolling.mean if n else 0.0
         elif stat == "std":
-            x[name] = math.sqrt(max(var.get(), 0.0)) if n >= 1.5 else 0.0
+            x[name] = rolling.std()
         else:  # sum
-            x[name] = var.mean.get() * n if n >= 0.5 else 0.0
+            x[name] = rolling.mean * n if n else 0.0
 
 
 @dataclass(slots=True)
