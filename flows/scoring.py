@@ -23,7 +23,7 @@ from flows.alerts import Alert
 from flows.challenger import NOT_PREDICTED, Challenge, Verdict, error_of
 from flows.config import Settings
 from flows.drift import ConceptDriftMonitor, DataDriftMonitor
-from flows.events import DeadLetter
+from flows.events import DeadLetter, to_json
 from flows.features import Featured
 from flows.labels import ArrivedLabel, LabelJoin, Served
 from flows.model_store import ModelStore
@@ -407,7 +407,7 @@ def _label_dead_letter(served: Served, y: Any, problem: str, source: str) -> Dea
 def _dead_letter(item: Featured | ArrivedLabel, exc: Exception) -> DeadLetter:
     record = item.label if isinstance(item, ArrivedLabel) else item.event
     return DeadLetter(
-        raw=record.model_dump_json(),
+        raw=to_json(record).decode(),
         error=f"scoring failed: {exc!r}"[:1000],
         stage="score",
         ts=datetime.now(UTC).isoformat(),

@@ -163,6 +163,8 @@ def test_every_data_window_has_a_readable_drift_report(builtin_run) -> None:
     for alert in result.alerts_of("data_drift"):
         assert alert["severity"] in {"warning", "critical"}
         grouped = alert["statistic"]["features"]
-        assert grouped[alert["feature"]]["ks"] == alert["statistic"]["ks"] == max(
-            f["ks"] for f in grouped.values()
+        assert (
+            grouped[alert["feature"]]["ks"]
+            == alert["statistic"]["ks"]
+            == max(f["ks"] for f in grouped.values())
         )

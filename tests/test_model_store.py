@@ -90,7 +90,7 @@ def test_warm_start_serves_the_saved_models_predictions(
     states: dict = {}
     by_id = {p["id"]: p for p in result.predictions}
     for e in fresh:
-        event = Event.model_validate(e)
+        event = Event(**e)
         x = fs.featurize(states.setdefault(event.key, fs.new_state()), event, 0.0).x
         assert by_id[event.id]["score"] == saved.predict_proba_one(x)[True]
 
