@@ -66,10 +66,12 @@ def build_dataflow(
     features = FeatureSet(settings.features)
     workers = settings.run.workers * max(1, len(settings.run.addresses))
     shards = shard_keys(settings.model.shards, workers)
+    partitions = shard_keys(workers, workers)  # feature state: one partition per worker
     parse = ParseInputs(
         Parser("events", settings.validation),
         Parser("labels", settings.validation),
         shards,
+        partitions,
     )
 
     flow = Dataflow(name)

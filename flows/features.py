@@ -75,12 +75,13 @@ def vectorize(features: dict[str, object]) -> dict[str, float]:
 class EntityWindows:
     """All windows of one entity (the state of one key in the feature step)."""
 
-    __slots__ = ("_rolling", "_windows", "newest_ts")
+    __slots__ = ("_rolling", "_windows", "newest_ts", "seen")
 
     def __init__(self, windows: tuple[_Window, ...]) -> None:
         self._windows = windows
         self._rolling = [RollingMoments(w.period.total_seconds()) for w in windows]
         self.newest_ts: datetime | None = None
+        self.seen = 0.0  # wall-clock seconds of the entity's last event, for idle expiry
 
     def observe(self, x: dict[str, float], event: Event, late: bool, with_gap: bool) -> None:
         """Write the window features of `event` into `x`, then add it unless `late`.

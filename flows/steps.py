@@ -28,16 +28,21 @@ from flows.sharding import shard_of
 class ParseInputs:
     """`flat_map_batch` step: raw messages to routed records.
 
-    Events become `(entity, (seq, ingest, Event))`, labels (raw messages of type
+    Events become `(partition, [(seq, ingest, Event), ...])`: one item per
+    feature partition per batch, so bytewax moves (and, between processes,
+    pickles) a few lists instead of one item per event. Labels (raw messages of type
     :class:`LabelBytes`) become :class:`ArrivedLabel` for their model shard, and
     anything unusable a :class:`DeadLetter`. `seq` numbers arrivals so the
     scoring step can restore the order the keyed feature step grouped by entity.
     """
 
-    def __init__(self, events: Parser, labels: Parser, shards: list[str]) -> None:
+    def __init__(
+        self, events: Parser, labels: Parser, shards: list[str], partitions: list[str]
+    ) -> None:
         self.events = events
         self.labels = labels
         self.shards = shards
+        self.partitions = partitions
         self._seq = itertools.count()
 
     def __call__(self, raws: list[Any]) -> list[Any]:
@@ -55,7 +60,15 @@ class ParseInputs:
         out: list[Any] = []
         if event_raws:
             parsed = self.events.parse_batch(event_raws)
-            out.extend((e.key, (next(seq), ingest, e)) for e in parsed.good)
+            groups: dict[str, list[tuple[int, float, Event]]] = {}
+            partitions = self.partitions
+            for e in parsed.good:
+                part = shard_of(e.key, partitions)
+                group = groups.get(part)
+                if group is None:
+                    group = groups[part] = []
+                group.append((next(seq), ingest, e))
+            out.extend(groups.items())
             dead.extend(parsed.dead)
         if label_raws:
             parsed = self.labels.parse_batch(label_raws)
@@ -70,7 +83,7 @@ class ParseInputs:
 
 
 def is_keyed(item: Any) -> bool:
-    """Routes parsed items: events (keyed by entity) go to the feature step."""
+    """Routes parsed items: event groups (keyed by partition) go to the feature step."""
     return item.__class__ is tuple
 
 
@@ -79,43 +92,74 @@ def is_label(item: Any) -> bool:
     return item.__class__ is ArrivedLabel
 
 
-def key_labels(items: list[ArrivedLabel]) -> list[tuple[str, ArrivedLabel]]:
-    """`flat_map_batch` step: labels keyed by their model shard."""
-    return [(a.shard, a) for a in items]
+def _grouped(items: list[Any]) -> list[tuple[str, list[Any]]]:
+    """Items with a `.shard` as one `(shard, items)` group per shard, order kept."""
+    groups: dict[str, list[Any]] = {}
+    for item in items:
+        group = groups.get(item.shard)
+        if group is None:
+            group = groups[item.shard] = []
+        group.append(item)
+    return list(groups.items())
+
+
+def key_labels(items: list[ArrivedLabel]) -> list[tuple[str, list[ArrivedLabel]]]:
+    """`flat_map_batch` step: labels grouped by their model shard."""
+    return _grouped(items)
 
 
 class FeatureLogic(StatefulBatchLogic):
-    """State of one entity: its windows. Emits events with their served features.
+    """State of one feature partition: the windows of its entities.
 
-    Bytewax asks every touched key for a snapshot each epoch even without a
-    recovery store; with `recovering` False the pickling is skipped.
+    Emits events with their served features. Entities idle for `idle_ttl`
+    (wall clock) are dropped by a sweep every `sweep_every`. Bytewax asks every
+    touched key for a snapshot each epoch even without a recovery store; with
+    `recovering` False the pickling is skipped.
     """
 
     def __init__(self, features: FeatureSet, resume: bytes | None, recovering: bool) -> None:
         self.features = features
         self.recovering = recovering
-        self.state: EntityWindows = (
-            pickle.loads(resume) if resume is not None else features.new_state()
-        )
-        self.expires = datetime.now(UTC) + features.idle_ttl
+        loaded = pickle.loads(resume) if resume is not None else None
+        self.entities: dict[str, EntityWindows] = loaded if isinstance(loaded, dict) else {}
+        ttl = features.idle_ttl.total_seconds()
+        self.ttl = ttl
+        self.sweep_every = min(max(ttl / 4, 1.0), 60.0)
+        self.next_sweep = time.time() + self.sweep_every
 
-    def on_batch(self, values: list[tuple[int, float, Event]]) -> tuple[list[Featured], bool]:
-        fs, state = self.features, self.state
-        self.expires = datetime.now(UTC) + fs.idle_ttl
-        return [fs.featurize(state, e, ingest, seq) for seq, ingest, e in values], self.RETAIN
+    def on_batch(self, values: list[list[tuple[int, float, Event]]]) -> tuple[list[Featured], bool]:
+        fs, entities = self.features, self.entities
+        featurize, new_state = fs.featurize, fs.new_state
+        now = time.time()
+        out = []
+        for group in values:
+            for seq, ingest, e in group:
+                state = entities.get(e.key)
+                if state is None:
+                    state = entities[e.key] = new_state()
+                state.seen = now
+                out.append(featurize(state, e, ingest, seq))
+        return out, self.RETAIN
 
     def notify_at(self) -> datetime | None:
-        return self.expires
+        return datetime.fromtimestamp(self.next_sweep, UTC)
 
     def on_notify(self) -> tuple[list[Featured], bool]:
-        """The entity was idle for `idle_ttl`: its windows are empty by now, drop them."""
-        telemetry.EXPIRED_KEYS.inc()
-        return [], self.DISCARD
+        """Drop entities idle for `idle_ttl`: their windows are empty by now."""
+        now = time.time()
+        self.next_sweep = now + self.sweep_every
+        cutoff = now - self.ttl
+        idle = [key for key, state in self.entities.items() if state.seen < cutoff]
+        for key in idle:
+            del self.entities[key]
+        if idle:
+            telemetry.EXPIRED_KEYS.inc(len(idle))
+        return [], self.RETAIN if self.entities else self.DISCARD
 
     def snapshot(self) -> bytes | None:
         if not self.recovering:
             return None
-        blob = pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps(self.entities, protocol=pickle.HIGHEST_PROTOCOL)
         telemetry.SNAPSHOT_WRITTEN.labels("features").inc(len(blob))
         return blob
 
@@ -125,18 +169,18 @@ def _arrival(item: Featured | ArrivedLabel) -> int:
 
 
 class KeyByShard:
-    """`flat_map_batch` step: `(entity, Featured)` -> `(shard, Featured)`."""
+    """`flat_map_batch` step: `(partition, Featured)` items -> `(shard, [Featured, ...])`."""
 
     def __init__(self, shards: list[str]) -> None:
         self.shards = shards
 
-    def __call__(self, items: list[tuple[str, Featured]]) -> list[tuple[str, Featured]]:
+    def __call__(self, items: list[tuple[str, Featured]]) -> list[tuple[str, list[Featured]]]:
         shards = self.shards
-        out = []
+        featured = []
         for _, f in items:
             f.shard = shard_of(f.event.id, shards)
-            out.append((f.shard, f))
-        return out
+            featured.append(f)
+        return _grouped(featured)
 
 
 class ScoreLogic(StatefulBatchLogic):
@@ -152,10 +196,11 @@ class ScoreLogic(StatefulBatchLogic):
         self._reported: Tally[str] = Tally()
         self._pending = 0
 
-    def on_batch(self, values: list[Featured | ArrivedLabel]) -> tuple[list[Any], bool]:
+    def on_batch(self, groups: list[list[Featured | ArrivedLabel]]) -> tuple[list[Any], bool]:
+        values = groups[0] if len(groups) == 1 else [v for g in groups for v in g]
         if self.shard is None:  # bytewax does not pass the key to the builder
             self.shard = ModelShard(values[0].shard, self.settings, self.feature_version)
-        if len(values) > 1:  # the keyed step above grouped the batch by entity
+        if len(values) > 1:  # the feature step grouped the batch by entity
             values.sort(key=_arrival)
         stats = ShardStats()
         out = self.shard.process(values, stats)

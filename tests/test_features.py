@@ -82,3 +82,27 @@ def test_feature_version_follows_the_definitions() -> None:
     assert feature_set_version(a) == feature_set_version(FeaturesConfig())
     assert feature_set_version(a) != feature_set_version(b)
     assert feature_set_version(a).startswith("fs-")
+
+
+def test_idle_entities_are_swept_and_active_ones_kept(monkeypatch) -> None:
+    from flows import steps
+
+    clock = [1000.0]
+    monkeypatch.setattr(steps.time, "time", lambda: clock[0])
+    fs = FeatureSet(FeaturesConfig(idle_ttl=timedelta(seconds=10)))
+    logic = steps.FeatureLogic(fs, None, recovering=True)
+    e1 = Event(id="a1", key="a", ts=T0, features={"loan": 1.0})
+    e2 = Event(id="b1", key="b", ts=T0, features={"loan": 2.0})
+    out, _ = logic.on_batch([[(0, 0.0, e1), (1, 0.0, e2)]])
+    assert [f.seq for f in out] == [0, 1] and set(logic.entities) == {"a", "b"}
+    clock[0] += 8
+    logic.on_batch([[(2, 0.0, Event(id="a2", key="a", ts=T0, features={"loan": 3.0}))]])
+    clock[0] += 4  # "b" idle for 12 s, "a" for 4 s
+    _, keep = logic.on_notify()
+    assert set(logic.entities) == {"a"} and keep == logic.RETAIN
+    resumed = steps.FeatureLogic(fs, logic.snapshot(), recovering=True)
+    nxt = Event(id="a3", key="a", ts=T0 + timedelta(seconds=1), features={"loan": 5.0})
+    assert resumed.on_batch([[(3, 0.0, nxt)]])[0][0].x == logic.on_batch([[(3, 0.0, nxt)]])[0][0].x
+    clock[0] += 20
+    _, keep = resumed.on_notify()
+    assert resumed.entities == {} and keep == resumed.DISCARD
