@@ -5,7 +5,9 @@ produces events at `--rate` per second (each send time kept by event id),
 reads the predictions topic in the same loop and matches ids. The first
 `--warmup` seconds are not counted. Latency = prediction received by this
 process minus the produce() call, so it includes the producer's linger, the
-broker both ways and driftline's batching.
+broker both ways and driftline's batching. For driftline it also reports the
+in-job share (each prediction's ``latency_ms``: source batch handed over ->
+scored), which tells the job's own delay from the broker's and the clients'.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     consumer.assign([TopicPartition(f"{prefix}.predictions", 0, OFFSET_BEGINNING)])
     sent = [0.0] * total
     received = [0.0] * total
+    inside = [0.0] * total  # driftline's own share: source batch in -> scored (latency_ms)
     n_recv = 0
     try:
         time.sleep(args.startup)  # let the job connect before the clock starts
@@ -120,10 +123,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             t_recv = time.perf_counter()
             for m in msgs:
                 if m.error() is None:
-                    k = int(orjson.loads(m.value())["id"][4:])
+                    rec = orjson.loads(m.value())
+                    k = int(rec["id"][4:])
                     if not received[k]:
                         received[k] = t_recv
                         n_recv += 1
+                        inside[k] = rec.get("latency_ms") or 0.0
     finally:
         job.send_signal(signal.SIGTERM)
         try:
@@ -142,6 +147,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not lat:
         tail = err.decode(errors="replace")[-2000:] if err else ""
         raise RuntimeError(f"no predictions matched; job exit {job.returncode}: {tail}")
+    own = sorted(inside[k] for k in range(first_counted, total) if received[k] and sent[k])
     return {
         "job": args.job,
         "rate": args.rate,
@@ -152,6 +158,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "p90_ms": percentile(lat, 90),
         "p99_ms": percentile(lat, 99),
         "max_ms": lat[-1] if lat else float("nan"),
+        # driftline only: from the source handing over a batch to the event being scored
+        "in_job_p50_ms": percentile(own, 50) if args.job == "driftline" else None,
+        "in_job_p99_ms": percentile(own, 99) if args.job == "driftline" else None,
         "job_stderr_tail": err.decode(errors="replace")[-400:] if err else "",
     }
 
