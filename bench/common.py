@@ -197,8 +197,9 @@ def timed_source(inner: Any, watch: Stopwatch = WATCH) -> Any:
 def timed_sink(inner: Any, watch: Stopwatch = WATCH) -> Any:
     """Wrap a bytewax sink so `watch` sees when and what outputs are written.
 
-    Dynamic sinks get `(output, json)` items; fixed-partitioned ones (driftline's
-    JSONL and Kafka outputs, one partition per output) get the values of one output.
+    Dynamic sinks get `(output, json)` items; fixed-partitioned ones get the
+    values of one output (JSONL, a partition per output) or `(output, json)`
+    values (Kafka, `per_worker`: a partition per worker).
     """
     from bytewax.outputs import (
         DynamicSink,
@@ -215,13 +216,16 @@ def timed_sink(inner: Any, watch: Stopwatch = WATCH) -> Any:
 
             def write_batch(self, values: list[Any]) -> None:
                 self.part.write_batch(values)
-                watch.wrote([(self.name, v) for v in values])
+                # per-worker sinks get (output, json) values; others one output's json
+                watch.wrote(values if per_worker else [(self.name, v) for v in values])
 
             def snapshot(self) -> Any:
                 return self.part.snapshot()
 
             def close(self) -> None:
                 self.part.close()
+
+        per_worker = getattr(inner, "per_worker", False)
 
         class _Fixed(FixedPartitionedSink):
             def list_parts(self) -> list[str]:
@@ -233,6 +237,7 @@ def timed_sink(inner: Any, watch: Stopwatch = WATCH) -> Any:
             def build_part(self, step_id: str, for_part: str, resume_state: Any) -> Any:
                 return _FixedPart(inner.build_part(step_id, for_part, resume_state), for_part)
 
+        _Fixed.per_worker = per_worker  # type: ignore[attr-defined]
         return _Fixed()
 
     class _Part(StatelessSinkPartition):

@@ -145,8 +145,9 @@ def kafka_source(cfg: KafkaConfig, topic: str, labels: bool = False) -> RawKafka
     )
 
 
-class _OutputsPartition(StatefulSinkPartition[bytes, None]):
-    """One output topic. Produces without waiting; waits for the acks at each snapshot.
+class _OutputsPartition(StatefulSinkPartition[tuple[str, bytes], None]):
+    """One worker's producer for every output topic. Produces without waiting;
+    waits for the acks at each snapshot.
 
     librdkafka sends within `linger.ms`, so outputs leave at once; the worker only
     blocks when bytewax snapshots (the end of every epoch): all outputs of the
@@ -157,9 +158,9 @@ class _OutputsPartition(StatefulSinkPartition[bytes, None]):
     the restarted job produces them again).
     """
 
-    def __init__(self, conf: dict[str, Any], topic: str, timeout: float) -> None:
+    def __init__(self, conf: dict[str, Any], topics: dict[str, str], timeout: float) -> None:
         self._conf = conf
-        self._topic = topic
+        self._topics = topics
         self._timeout = timeout
         self._failed: list[str] = []
         self._producer = self._new_producer()
@@ -172,9 +173,10 @@ class _OutputsPartition(StatefulSinkPartition[bytes, None]):
             self._failed.append(f"{msg.topic()}: {err}")
             OUTPUT_ERRORS.labels(msg.topic() or "?").inc()
 
-    def write_batch(self, values: list[bytes]) -> None:
-        producer, topic = self._producer, self._topic
-        for value in values:
+    def write_batch(self, values: list[tuple[str, bytes]]) -> None:
+        producer, topics = self._producer, self._topics
+        for output, value in values:
+            topic = topics[output]
             while True:
                 try:
                     producer.produce(topic, value)
@@ -210,15 +212,21 @@ class _OutputsPartition(StatefulSinkPartition[bytes, None]):
         self._flush()
 
 
-class KafkaOutputs(FixedPartitionedSink[bytes, None]):
-    """Writes `(output, json)` items to the predictions, alerts, dead-letter and report topics.
+class KafkaOutputs(FixedPartitionedSink[tuple[str, bytes], None]):
+    """Writes outputs to the predictions, alerts, dead-letter and report topics.
 
-    One partition (one producer) per output topic. At-least-once: after a resume,
-    outputs of the resumed epoch are written again; every record carries the
-    event id and model version so consumers can de-duplicate.
+    One partition (one producer for all topics) per worker: the flow addresses
+    each output to the worker that scored it (`per_worker`), so outputs are
+    produced where they were made instead of crossing processes to the one
+    worker that would own a topic. bytewax gives partition i of the sorted
+    names to worker i. At-least-once: after a resume, outputs of the resumed
+    epoch are written again; every record carries the event id and model
+    version so consumers can de-duplicate.
     """
 
-    def __init__(self, cfg: KafkaConfig) -> None:
+    per_worker = True
+
+    def __init__(self, cfg: KafkaConfig, workers: int = 1) -> None:
         self.cfg = cfg
         self.topics = {
             "predictions": cfg.predictions_topic,
@@ -226,13 +234,13 @@ class KafkaOutputs(FixedPartitionedSink[bytes, None]):
             "dead_letters": cfg.dead_letters_topic,
             "drift_reports": cfg.drift_reports_topic,
         }
-        self._order = sorted(self.topics)
+        self._parts = [f"worker-{i:04d}" for i in range(workers)]
 
     def list_parts(self) -> list[str]:
-        return list(self._order)
+        return list(self._parts)
 
     def part_fn(self, item_key: str) -> int:
-        return self._order.index(item_key)
+        return int(item_key) % len(self._parts)
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _OutputsPartition:
         conf = {
@@ -242,11 +250,11 @@ class KafkaOutputs(FixedPartitionedSink[bytes, None]):
             "delivery.report.only.error": True,
             **client_config(self.cfg, "producer"),
         }
-        return _OutputsPartition(conf, self.topics[for_part], self.cfg.flush_timeout)
+        return _OutputsPartition(conf, self.topics, self.cfg.flush_timeout)
 
 
-def kafka_outputs(cfg: KafkaConfig) -> KafkaOutputs:
-    return KafkaOutputs(cfg)
+def kafka_outputs(cfg: KafkaConfig, workers: int = 1) -> KafkaOutputs:
+    return KafkaOutputs(cfg, workers)
 
 
 def all_topics(cfg: KafkaConfig) -> list[str]:

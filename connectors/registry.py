@@ -49,7 +49,7 @@ def outputs_sink(settings: Settings) -> Sink:
         return NullSink()
     from connectors.kafka import kafka_outputs
 
-    return kafka_outputs(settings.kafka)
+    return kafka_outputs(settings.kafka, settings.run.cluster_workers)
 
 
 def build_io(settings: Settings) -> FlowIO:

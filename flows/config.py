@@ -268,6 +268,11 @@ class RunConfig(_Section):
     console_alerts: bool = True
     epoch_interval: timedelta = timedelta(seconds=2)
 
+    @property
+    def cluster_workers(self) -> int:
+        """Workers in the whole cluster: threads per process times processes."""
+        return self.workers * max(1, len(self.addresses))
+
 
 class Settings(BaseSettings):
     """Everything driftline reads at start-up."""

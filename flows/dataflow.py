@@ -23,7 +23,7 @@ from flows.events import Parser
 from flows.features import FeatureSet
 from flows.monitor import RunMonitor
 from flows.outputs import EncodeOutputs
-from flows.sharding import shard_keys
+from flows.sharding import shard_keys, worker_routes
 from flows.steps import (
     FeatureLogic,
     KeyByShard,
@@ -44,7 +44,9 @@ class FlowIO:
     labels come on their own stream, yields raw label messages as
     :class:`~flows.events.LabelBytes` (a source may also mix them into `events`). `outputs` takes
     `(output_name, json_bytes)` items, output_name in predictions, alerts,
-    dead_letters.
+    dead_letters, drift_reports; a sink with a true `per_worker` attribute
+    (one partition per worker, named so they sort in worker order) takes
+    `(worker_index_text, (output_name, json_bytes))` instead.
     """
 
     events: Source[Any]
@@ -64,7 +66,7 @@ def build_dataflow(
     `recovering` False skips pickling state snapshots no recovery store will keep.
     """
     features = FeatureSet(settings.features)
-    workers = settings.run.workers * max(1, len(settings.run.addresses))
+    workers = settings.run.cluster_workers
     shards = shard_keys(settings.model.shards, workers)
     partitions = shard_keys(workers, workers)  # feature state: one partition per worker
     parse = ParseInputs(
@@ -94,6 +96,9 @@ def build_dataflow(
     )
 
     results = op.merge("results", scored, labels.falses)
-    encoded = op.flat_map_batch("encode_outputs", results, EncodeOutputs(monitor))
+    # a sink with one partition per worker gets `(worker, (output, json))` items
+    # addressed to the worker that scored them, so outputs never change process
+    routes = worker_routes(shards, workers) if getattr(io.outputs, "per_worker", False) else None
+    encoded = op.flat_map_batch("encode_outputs", results, EncodeOutputs(monitor, routes))
     op.output("outputs", encoded, io.outputs)
     return flow

@@ -20,12 +20,30 @@ OUTPUTS = (PREDICTIONS, ALERTS, DEAD_LETTERS, REPORTS)
 
 
 class EncodeOutputs:
-    """`flat_map_batch` step: scored outputs and dead letters to sink items."""
+    """`flat_map_batch` step: scored outputs and dead letters to sink items.
 
-    def __init__(self, monitor: RunMonitor | None = None) -> None:
+    Items are `(output, json)`. With `routes` (model shard -> worker index as
+    text) they are `(worker, (output, json))` for a sink with a partition per
+    worker: a batch here holds the outputs of the shards of this worker, so each
+    item is addressed to the worker that made it (dead letters from parsing
+    follow the batch's scored items, or go to worker 0 in a batch of their own).
+    """
+
+    def __init__(
+        self, monitor: RunMonitor | None = None, routes: dict[str, str] | None = None
+    ) -> None:
         self.monitor = monitor
+        self.routes = routes
 
-    def __call__(self, items: list[Any]) -> list[tuple[str, bytes]]:
+    def __call__(self, items: list[Any]) -> list[Any]:
+        out = self._encode(items)
+        routes = self.routes
+        if routes is None:
+            return out
+        here = next((routes[i[0]] for i in items if i.__class__ is tuple), "0")
+        return [(here, o) for o in out]
+
+    def _encode(self, items: list[Any]) -> list[tuple[str, bytes]]:
         dumps = orjson.dumps
         monitor = self.monitor
         out: list[tuple[str, bytes]] = []

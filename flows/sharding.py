@@ -42,3 +42,12 @@ def shard_of(event_id: str, keys: list[str]) -> str:
     if len(keys) == 1:
         return keys[0]
     return keys[zlib.crc32(event_id.encode()) % len(keys)]
+
+
+def worker_routes(keys: list[str], workers: int) -> dict[str, str]:
+    """The worker (as text) each model shard key is expected on: shard i on i % workers.
+
+    Exact when :func:`shard_keys` could place the keys; otherwise only a spread,
+    which costs a move between processes but never correctness.
+    """
+    return {key: str(i % workers) for i, key in enumerate(keys)}

@@ -48,3 +48,28 @@ def test_keys_are_unique_and_events_spread() -> None:
     assert min(counts.values()) > 800
     assert shard_keys(3, 1) == ["shard-0", "shard-1", "shard-2"]
     assert shard_keys(2, 9) == ["shard-0", "shard-1"]  # no table for 9 workers
+
+
+def test_outputs_are_written_in_the_process_that_scored_them() -> None:
+    """KafkaOutputs has a partition per worker; outputs addressed by worker_routes stay put."""
+    from tests.broker import free_port
+
+    addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(2))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bytewax.run", "tests.sink_routing_flow:flow",
+             "-i", str(i), "-a", addresses],
+            env={**os.environ, "ROUTING_WORKERS": "2", "ROUTING_PROCESS": str(i)},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        )
+        for i in range(2)
+    ]  # fmt: skip
+    text = ""
+    for p in procs:
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 0, out[-2000:]
+        text += out
+    scored = dict(re.findall(r"scored ([\w-]+)@(\d)", text))
+    written = dict(re.findall(r"written ([\w-]+)@(\d)", text))
+    assert len(scored) == 4 and written == scored
+    assert set(scored.values()) == {"0", "1"}  # both processes score (and write)
