@@ -19,17 +19,31 @@ pytestmark = pytest.mark.kafka
 N_EVENTS = 20_000
 
 
-def test_two_processes_score_every_event_once(broker, tmp_path: Path) -> None:
+CLI = [sys.executable, "-m", "flows.cli"]
+
+
+def _topics_with_events(broker, tmp_path: Path) -> tuple[dict[str, str], str]:
+    """A fresh set of topics (2 partitions) holding the same N_EVENTS built-in events."""
     env = kafka_job_env(broker.bootstrap, tmp_path, KAFKA__PARTITIONS="2", MODEL__SHARDS="2")
     prefix = env["DRIFTLINE_KAFKA__PREDICTIONS_TOPIC"].rsplit(".", 1)[0]
-    cli = [sys.executable, "-m", "flows.cli"]
-    subprocess.run([*cli, "topics", "create"], env=env, check=True, capture_output=True)
+    subprocess.run([*CLI, "topics", "create"], env=env, check=True, capture_output=True)
     subprocess.run(
-        [*cli, "produce", "--events", str(N_EVENTS), "--quiet"],
+        [*CLI, "produce", "--events", str(N_EVENTS), "--quiet"],
         env=env,
         check=True,
         capture_output=True,
     )
+    return env, prefix
+
+
+def _accuracy(predictions: list[dict]) -> float:
+    judged = [p for p in predictions if p["label"] is not None and p["prediction"] is not None]
+    return sum(p["prediction"] == p["label"] for p in judged) / len(judged)
+
+
+def test_two_processes_score_every_event_once(broker, tmp_path: Path) -> None:
+    env, prefix = _topics_with_events(broker, tmp_path / "cluster")
+    cli = CLI
     addresses = f"127.0.0.1:{free_port()};127.0.0.1:{free_port()}"
     procs = [
         subprocess.Popen(
@@ -56,3 +70,24 @@ def test_two_processes_score_every_event_once(broker, tmp_path: Path) -> None:
     # different processes, so both score (flows/sharding.py)
     scored = [int(out.split("events scored")[1].split()[0].replace(",", "")) for out, _ in outputs]
     assert sum(scored) == N_EVENTS and min(scored) > 0
+
+    # the same results as one process: same events, same shards (by event id),
+    # each shard's events in an order that only differs across partitions
+    env1, prefix1 = _topics_with_events(broker, tmp_path / "single")
+    one = subprocess.run(
+        [*CLI, "run", "--source", "kafka", "--sink", "kafka"],
+        env=env1, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert one.returncode == 0, one.stderr[-3000:]
+    single = [
+        orjson.loads(r.value)
+        for r in consume_all(broker.bootstrap, f"{prefix1}.predictions", N_EVENTS, timeout=60)
+    ]
+    assert {p["id"] for p in single} == set(ids)
+    by_id = {p["id"]: p for p in single}
+    assert all(
+        shard_keys(2, 2).index(p["shard"]) == shard_keys(2, 1).index(by_id[p["id"]]["shard"])
+        for p in predictions
+    )
+    assert abs(_accuracy(predictions) - _accuracy(single)) < 0.01
+    assert _accuracy(single) > 0.9
