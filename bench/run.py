@@ -236,6 +236,14 @@ def main() -> None:
         ),
     )
 
+    runs["river_features"] = repeated(
+        "river alone on driftline's inputs",
+        repeat,
+        lambda: bench_proc(
+            ["bench.river_alone", "--events-file", str(events_file), "--mode", "features"]
+        ),
+    )
+
     def row(name: str, key: str, kafka_ref: float | None = None, note: str = "") -> None:
         eps = median_eps(runs[key])
         rows.append(
@@ -252,6 +260,11 @@ def main() -> None:
 
     row("River alone, in memory (the floor)", "river_floor")
     row("River + orjson loads/dumps, in memory", "river_orjson")
+    row(
+        "River alone on driftline's model inputs (windowed features precomputed)",
+        "river_features",
+        note="the same model on the same 15 inputs: the floor for driftline's model",
+    )
 
     # 4a. driftline in memory
     runs["driftline_memory"] = repeated(
@@ -615,6 +628,13 @@ def render(report: dict[str, Any]) -> str:
     if "scaling" in report:
         s = report["scaling"]["speedup"]
         targets.append(("2 processes ≥ 1.7 x 1 process", s, 1.7))
+    same = byname.get("River alone on driftline's model inputs (windowed features precomputed)")
+    if mem and same:
+        lines.append(
+            f"driftline in memory = {mem['eps'] / same['eps']:.2f} x River alone on the same "
+            f"inputs; that model alone = {same['x_river']:.2f} x River alone on the raw features"
+        )
+        lines.append("")
     lines.append("| target | measured | goal | met |")
     lines.append("|---|---:|---:|---|")
     for name, got, goal in targets:
