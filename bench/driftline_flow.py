@@ -69,6 +69,10 @@ def run_flow(mode: str, overrides: dict[str, Any], events_file: Path | None) -> 
             "start_mb": rss[0] / 2**20,
             "peak_mb": max(rss) / 2**20,
             "end_mb": rss[-1] / 2**20,
+            # RSS at 25/50/75/100 % of the run: flat once idle entities expire
+            "quarters_mb": [
+                rss[min(len(rss) - 1, len(rss) * q // 4)] / 2**20 for q in (1, 2, 3, 4)
+            ],
             "samples": [
                 (round(t, 2), round(r / 2**20, 1))
                 for t, r in samples[:: max(1, len(samples) // 40)]
