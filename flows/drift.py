@@ -130,14 +130,20 @@ class DataDriftMonitor:
         return self._close_window()
 
     def _columns(self) -> dict[str, list[float]]:
+        """The window's numeric values per feature (first row's order, then sorted)."""
+        rows = self.rows
+        names = dict.fromkeys(rows[0]) if rows else {}
+        for name in sorted(set().union(*rows).difference(names)):  # not in the first row
+            names[name] = None
         cols: dict[str, list[float]] = {}
-        for row in self.rows:
-            for name, value in row.items():
-                if value.__class__ is float or value.__class__ is int:
-                    col = cols.get(name)
-                    if col is None:
-                        col = cols[name] = []
-                    col.append(value)  # type: ignore[arg-type]
+        for name in names:
+            col = [
+                v
+                for v in [row.get(name) for row in rows]
+                if v.__class__ is float or v.__class__ is int
+            ]
+            if col:
+                cols[name] = col  # type: ignore[assignment]
         return cols
 
     def _close_window(self) -> list[DataSignal]:
