@@ -13,8 +13,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaSource
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
+from confluent_kafka import KafkaError as _ConfluentError
 from confluent_kafka import KafkaException
 from confluent_kafka import Producer as _Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -25,6 +26,7 @@ from flows.events import DeadLetter, LabelBytes
 from flows.telemetry import OUTPUT_ERRORS
 
 log = logging.getLogger(__name__)
+_PARTITION_EOF = _ConfluentError._PARTITION_EOF
 
 _SECRET_KEYS = ("password", "secret", "token", "key.pem", "jaas")
 
@@ -49,21 +51,51 @@ def redacted(conf: dict[str, Any]) -> dict[str, Any]:
     return {k: ("***" if any(s in k.lower() for s in _SECRET_KEYS) else v) for k, v in conf.items()}
 
 
-def _to_raw(item: KafkaSourceMessage | KafkaError, topic: str, labels: bool) -> Any:
-    if isinstance(item, KafkaError):
-        value = item.msg.value or b""
-        return DeadLetter(
-            raw=value[:65_536].decode("utf-8", errors="backslashreplace"),
-            error=f"kafka error on {topic}[{item.msg.partition}]@{item.msg.offset}: {item.err}",
-            stage="kafka",
-            ts=datetime.now(UTC).isoformat(),
-            reason="kafka",
-            source="labels" if labels else "events",
-        )
-    value = item.value
-    if labels and value is not None:
-        return LabelBytes(value)
-    return value
+def _error_letter(msg: Any, topic: str, labels: bool) -> DeadLetter:
+    """A consumer error (a confluent-kafka message with `.error()`) as a dead letter."""
+    value = msg.value() or b""
+    return DeadLetter(
+        raw=value[:65_536].decode("utf-8", errors="backslashreplace"),
+        error=f"kafka error on {topic}[{msg.partition()}]@{msg.offset()}: {msg.error()}",
+        stage="kafka",
+        ts=datetime.now(UTC).isoformat(),
+        reason="kafka",
+        source="labels" if labels else "events",
+    )
+
+
+def _raw_reader(part: Any, topic: str, labels: bool) -> Any:
+    """Reads one partition as raw values, keeping bytewax's offset and end-of-partition state.
+
+    bytewax's own `next_batch` builds a `KafkaSourceMessage` (eight accessor
+    calls and a dataclass) per message that would be unpacked again at once;
+    this does what it does (offset of the next message for the snapshot, stop
+    after the partition's end) and returns the values themselves: label
+    messages as :class:`LabelBytes`, consumer errors as dead letters.
+    """
+    consume, size = part._consumer.consume, part._batch_size
+
+    def read() -> list[Any]:
+        if part._eof:
+            raise StopIteration
+        batch: list[Any] = []
+        last = None
+        for msg in consume(size, 0.001):
+            error = msg.error()
+            if error is not None:
+                if error.code() == _PARTITION_EOF:
+                    part._eof = True  # end after emitting this batch
+                    break
+                batch.append(_error_letter(msg, topic, labels))
+            else:
+                value = msg.value()
+                batch.append(LabelBytes(value) if labels and value is not None else value)
+            last = msg.offset()
+        if last is not None:
+            part._offset = last + 1  # resume from the next message
+        return batch
+
+    return read
 
 
 class RawKafkaSource(KafkaSource):
@@ -95,9 +127,9 @@ class RawKafkaSource(KafkaSource):
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None):
         part = super().build_part(step_id, for_part, resume_state)
-        inner = part.next_batch
         topic = for_part.split("-", 1)[1]
         labels = self.labels
+        inner = _raw_reader(part, topic, labels)
         size, wait = self._batch_size, self.batch_wait
         ended = False
 
@@ -110,7 +142,7 @@ class RawKafkaSource(KafkaSource):
             nonlocal ended
             if ended or stop_requested():
                 raise StopIteration
-            batch = [_to_raw(m, topic, labels) for m in inner()]
+            batch = inner()
             if not batch:  # nothing is flowing: do not hold the worker up
                 return batch
             deadline = time.monotonic() + wait
@@ -122,7 +154,7 @@ class RawKafkaSource(KafkaSource):
                     break
                 if not more:
                     break
-                batch.extend(_to_raw(m, topic, labels) for m in more)
+                batch.extend(more)
             return batch
 
         part.next_batch = next_batch  # type: ignore[method-assign]

@@ -4,31 +4,65 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
+from types import SimpleNamespace
 
-from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
+import pytest
 from confluent_kafka import KafkaError as ConfluentError
 
-from connectors.kafka import _to_raw, client_config, redacted
+from connectors.kafka import _raw_reader, client_config, redacted
 from flows.config import KafkaConfig, load_settings
 from flows.events import DeadLetter, LabelBytes
 
 
-def _message(value: bytes | None) -> KafkaSourceMessage:
-    return KafkaSourceMessage(key=None, value=value, topic="t", partition=2, offset=41)
+@dataclass
+class _Msg:
+    """The accessors of a confluent-kafka message the reader uses."""
+
+    _value: bytes | None
+    _offset: int
+    _error: ConfluentError | None = None
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def offset(self) -> int:
+        return self._offset
+
+    def partition(self) -> int:
+        return 2
+
+    def error(self) -> ConfluentError | None:
+        return self._error
+
+
+def _part(*batches: list[_Msg]) -> SimpleNamespace:
+    """A bytewax Kafka partition's state, with a consumer returning `batches` in turn."""
+    queue = list(batches)
+    consumer = SimpleNamespace(consume=lambda n, timeout: queue.pop(0) if queue else [])
+    return SimpleNamespace(_consumer=consumer, _batch_size=100, _eof=False, _offset=0)
 
 
 def test_kafka_error_becomes_a_dead_letter_with_the_reason() -> None:
-    err = KafkaError(ConfluentError(ConfluentError._MSG_TIMED_OUT), _message(b"\xff partial"))
-    dead = _to_raw(err, "t", labels=False)
+    err = ConfluentError(ConfluentError._MSG_TIMED_OUT)
+    part = _part([_Msg(b"\xff partial", 41, err), _Msg(b"{}", 42)])
+    dead, ok = _raw_reader(part, "t", labels=False)()
     assert isinstance(dead, DeadLetter)
     assert dead.stage == "kafka" and dead.reason == "kafka"
     assert "t[2]@41" in dead.error and dead.raw.startswith("\\xff")
+    assert ok == b"{}" and part._offset == 43
 
 
-def test_values_pass_through_and_labels_are_marked() -> None:
-    assert _to_raw(_message(b"{}"), "t", labels=False) == b"{}"
-    assert isinstance(_to_raw(_message(b"{}"), "t", labels=True), LabelBytes)
-    assert _to_raw(_message(None), "t", labels=False) is None  # a tombstone: parse says why
+def test_values_pass_through_labels_are_marked_and_the_end_stops_the_partition() -> None:
+    eof = ConfluentError(ConfluentError._PARTITION_EOF)
+    part = _part([_Msg(b"{}", 0), _Msg(None, 1)], [_Msg(b"{}", 2), _Msg(None, 3, eof)])
+    read = _raw_reader(part, "t", labels=False)
+    assert read() == [b"{}", None]  # a tombstone stays None: parsing says why
+    assert read() == [b"{}"] and part._offset == 3  # the end is not a message
+    with pytest.raises(StopIteration):
+        read()
+    labels = _raw_reader(_part([_Msg(b"{}", 0)]), "t", labels=True)()
+    assert isinstance(labels[0], LabelBytes)
 
 
 def test_sasl_settings_pass_through_and_secret_comes_from_env(monkeypatch) -> None:
