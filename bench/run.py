@@ -383,24 +383,19 @@ def _kafka_benches(
         produce(bs, "bench.events.2p", zip(keys, raws, strict=True), timeout=120)
         del keys
 
-        # 2. hand-written confluent-kafka loop
-        def hand() -> dict[str, Any]:
-            out = fresh_prefix("loop")
-            create_topics(bs, {out: 1})
-            return bench_proc(
-                [
-                    "bench.kafka_loop",
-                    "--bootstrap",
-                    bs,
-                    "--topic",
-                    "bench.events.1p",
-                    "--out-topic",
-                    out,
-                    "--events",
-                    str(n),
-                ]
-            )
+        def topic_to_topic(name: str, module: str, python: str | Path = sys.executable) -> Any:
+            """A bench reading the 1-partition topic and writing to a fresh one."""
 
+            def bench() -> dict[str, Any]:
+                out = fresh_prefix(name)
+                create_topics(bs, {out: 1})
+                cmd = [module, "--bootstrap", bs, "--topic", "bench.events.1p"]
+                return bench_proc([*cmd, "--out-topic", out, "--events", str(n)], python=python)
+
+            return bench
+
+        # 2. hand-written confluent-kafka loop
+        hand = topic_to_topic("loop", "bench.kafka_loop")
         runs["kafka_loop"] = repeated("hand-written kafka loop", repeat, hand)
         loop = median_eps(runs["kafka_loop"])
         row(
@@ -417,24 +412,7 @@ def _kafka_benches(
             report["skipped"]["quix"] = quix_ok
             log(f"quix skipped: {quix_ok}")
         else:
-
-            def quix() -> dict[str, Any]:
-                out = fresh_prefix("quix")
-                create_topics(bs, {out: 1})
-                return bench_proc(
-                    [
-                        "bench.quix_loop",
-                        "--bootstrap",
-                        bs,
-                        "--topic",
-                        "bench.events.1p",
-                        "--out-topic",
-                        out,
-                        "--events",
-                        str(n),
-                    ],
-                    python=args.quix_python,
-                )
+            quix = topic_to_topic("quix", "bench.quix_loop", python=args.quix_python)
 
             try:
                 runs["quix"] = repeated("quix streams", repeat, quix)
