@@ -137,7 +137,7 @@ class RawKafkaSource(KafkaSource):
             """Up to `batch_size` messages, waiting at most `batch_wait` s to fill a batch.
 
             A live topic trickles in: without the wait every batch would hold a
-            few messages and pay the per-batch costs (the sink's flush) alone.
+            few messages and pay every step's per-batch costs alone.
             """
             nonlocal ended
             if ended or stop_requested():

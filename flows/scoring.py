@@ -219,31 +219,13 @@ class ModelShard:
         signal = self.concept.update(error_of(self.task, y, y_pred))
         if signal is None:
             return out
-        out.append(
-            (
-                "alert",
-                Alert(
-                    kind="concept_drift",
-                    detector=self.drift_config.concept_detector,
-                    model=self.model_name,
-                    model_version=self.version,
-                    event_id=served.event_id,
-                    event_ts=served.ts.isoformat(),
-                    shard=self.shard,
-                    severity=(
-                        "critical"
-                        if signal.recent_error >= 2 * signal.reference_error
-                        else "warning"
-                    ),
-                    statistic={
-                        "reference_error": round(signal.reference_error, 4),
-                        "recent_error": round(signal.recent_error, 4),
-                        "labelled_since_reset": signal.observed,
-                    },
-                    events_seen=self.seen,
-                ),
-            )
-        )
+        severity = "critical" if signal.recent_error >= 2 * signal.reference_error else "warning"
+        statistic = {
+            "reference_error": round(signal.reference_error, 4),
+            "recent_error": round(signal.recent_error, 4),
+            "labelled_since_reset": signal.observed,
+        }
+        out.append(("alert", self._alert("concept_drift", served, statistic, severity)))
         policy = self.drift_config.on_concept_drift
         if policy == "reset":
             out.append(("alert", self._reset(served, "concept drift")))
@@ -251,7 +233,10 @@ class ModelShard:
             out.append(("alert", self._start_challenge(served)))
         return out
 
-    def _alert(self, kind: str, at: Served, statistic: dict[str, Any]) -> Alert:
+    def _alert(
+        self, kind: str, at: Served, statistic: dict[str, Any], severity: str = "info"
+    ) -> Alert:
+        """An alert about this shard's model at the event `at`."""
         return Alert(
             kind=kind,  # type: ignore[arg-type]
             detector=self.drift_config.concept_detector,
@@ -260,7 +245,7 @@ class ModelShard:
             event_id=at.event_id,
             event_ts=at.ts.isoformat(),
             shard=self.shard,
-            severity="info",
+            severity=severity,  # type: ignore[arg-type]
             statistic=statistic,
             events_seen=self.seen,
         )

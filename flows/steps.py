@@ -11,6 +11,7 @@ import itertools
 import pickle
 import time
 from collections import Counter as Tally
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,15 +61,10 @@ class ParseInputs:
         out: list[Any] = []
         if event_raws:
             parsed = self.events.parse_batch(event_raws)
-            groups: dict[str, list[tuple[int, float, Event]]] = {}
             partitions = self.partitions
-            for e in parsed.good:
-                part = shard_of(e.key, partitions)
-                group = groups.get(part)
-                if group is None:
-                    group = groups[part] = []
-                group.append((next(seq), ingest, e))
-            out.extend(groups.items())
+            out.extend(
+                _grouped((shard_of(e.key, partitions), (next(seq), ingest, e)) for e in parsed.good)
+            )
             dead.extend(parsed.dead)
         if label_raws:
             parsed = self.labels.parse_batch(label_raws)
@@ -92,20 +88,24 @@ def is_label(item: Any) -> bool:
     return item.__class__ is ArrivedLabel
 
 
-def _grouped(items: list[Any]) -> list[tuple[str, list[Any]]]:
-    """Items with a `.shard` as one `(shard, items)` group per shard, order kept."""
+def _grouped(pairs: Iterable[tuple[str, Any]]) -> list[tuple[str, list[Any]]]:
+    """`(key, value)` pairs as one `(key, [values])` item per key, order kept.
+
+    What crosses to a keyed step is then one item per key per batch, not one per
+    event (bytewax pickles every item it moves between processes).
+    """
     groups: dict[str, list[Any]] = {}
-    for item in items:
-        group = groups.get(item.shard)
+    for key, value in pairs:
+        group = groups.get(key)
         if group is None:
-            group = groups[item.shard] = []
-        group.append(item)
+            group = groups[key] = []
+        group.append(value)
     return list(groups.items())
 
 
 def key_labels(items: list[ArrivedLabel]) -> list[tuple[str, list[ArrivedLabel]]]:
     """`flat_map_batch` step: labels grouped by their model shard."""
-    return _grouped(items)
+    return _grouped((a.shard, a) for a in items)
 
 
 class FeatureLogic(StatefulBatchLogic):
@@ -176,11 +176,9 @@ class KeyByShard:
 
     def __call__(self, items: list[tuple[str, Featured]]) -> list[tuple[str, list[Featured]]]:
         shards = self.shards
-        featured = []
         for _, f in items:
             f.shard = shard_of(f.event.id, shards)
-            featured.append(f)
-        return _grouped(featured)
+        return _grouped((f.shard, f) for _, f in items)
 
 
 class ScoreLogic(StatefulBatchLogic):

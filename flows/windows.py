@@ -87,6 +87,3 @@ class RollingMoments:
 
     def std(self) -> float:
         return math.sqrt(max(self.var(), 0.0))
-
-    def __len__(self) -> int:
-        return self.n

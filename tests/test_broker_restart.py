@@ -62,6 +62,15 @@ def _ids(raws: list[bytes]) -> list[str]:
     return [orjson.loads(r)["id"] for r in raws]
 
 
+def _fresh_topics(broker: Broker, tag: str) -> tuple[dict[str, str], dict[str, int]]:
+    """New topics for every output (output name -> topic), created with 1 partition each."""
+    prefix = f"{tag}{uuid.uuid4().hex[:8]}"
+    topics = {name: f"{prefix}.{name}" for name in OUTPUTS}
+    partitions = {topic: 1 for topic in topics.values()}
+    create_topics(broker.bootstrap, partitions)
+    return topics, partitions
+
+
 def _job_env(broker: Broker, topics: dict[str, str], idempotent: bool) -> dict[str, str]:
     env = {
         **os.environ,
@@ -96,10 +105,7 @@ def _predicted_ids(broker: Broker, topic: str, expect: int, timeout: float) -> l
 def test_job_survives_a_broker_restart(own_broker: Broker, tmp_path: Path, crash: bool) -> None:
     """Scored before the restart, scored after it, nothing lost or doubled; clean SIGTERM exit."""
     broker = own_broker
-    prefix = f"r{uuid.uuid4().hex[:8]}"
-    topics = {name: f"{prefix}.{name}" for name in OUTPUTS}
-    partitions = {topic: 1 for topic in topics.values()}
-    create_topics(broker.bootstrap, partitions)
+    topics, partitions = _fresh_topics(broker, "r")
     events = _events(N_FIRST + N_SECOND)
     first, second = events[:N_FIRST], events[N_FIRST:]
 
@@ -155,10 +161,7 @@ def test_outputs_the_broker_cannot_take_stop_the_job_loudly(
     error, so a supervisor restarts it and the recovery store replays the outputs.
     """
     broker = own_broker
-    prefix = f"w{uuid.uuid4().hex[:8]}"
-    topics = {name: f"{prefix}.{name}" for name in OUTPUTS}
-    partitions = {topic: 1 for topic in topics.values()}
-    create_topics(broker.bootstrap, partitions)
+    topics, partitions = _fresh_topics(broker, "w")
     events = _events(N_FIRST + N_SECOND)
     env = {**_job_env(broker, topics, idempotent=True), "DRIFTLINE_KAFKA__FLUSH_TIMEOUT": "5"}
     job = subprocess.Popen(
