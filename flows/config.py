@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
+class StartupError(ValueError):
+    """A problem found before the flow starts; the command line exits 2 with its message."""
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -111,6 +115,12 @@ class KafkaConfig(_Section):
         30.0, gt=0, description="Seconds a batch of outputs may wait for the broker's acks."
     )
     sasl_password: SecretStr | None = Field(None, description="Taken from the environment.")
+    connect_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds to reach the brokers and find the topics at start-up "
+        "(exit 2 when they cannot be reached).",
+    )
 
 
 class SinkConfig(_Section):
@@ -225,6 +235,12 @@ class DriftConfig(_Section):
     data_min_effect: float = Field(
         0.05, ge=0, le=1, description="Minimum KS statistic (chosen by drift-eval)."
     )
+    data_max_features: int = Field(
+        256,
+        ge=1,
+        description="Distinct raw feature names watched for data drift per shard; "
+        "names beyond it are counted, not watched.",
+    )
 
 
 class RecoverySection(_Section):
@@ -267,6 +283,12 @@ class RunConfig(_Section):
     log_format: Literal["text", "json"] = "text"
     console_alerts: bool = True
     epoch_interval: timedelta = timedelta(seconds=2)
+    shutdown_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds SIGTERM/SIGINT may take to drain; then the job exits anyway "
+        "(a second signal exits at once).",
+    )
 
     @property
     def cluster_workers(self) -> int:
