@@ -1,4 +1,7 @@
-"""Kafka in and out: bytewax's Kafka connectors over confluent-kafka, and topic admin.
+"""Kafka in and out: bytewax's Kafka source over confluent-kafka; the sink and admin re-exported.
+
+The outputs sink lives in :mod:`connectors.kafka_sink`, client settings, topic
+admin and the start-up preflight in :mod:`connectors.kafka_admin`.
 
 Offsets: bytewax's `KafkaSource` assigns partitions itself and keeps each
 partition's offset in bytewax's recovery store; it does not commit consumer-group
@@ -14,41 +17,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bytewax.connectors.kafka import KafkaSource
-from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaError as _ConfluentError
-from confluent_kafka import KafkaException
-from confluent_kafka import Producer as _Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
+from connectors.kafka_admin import (
+    all_topics,
+    check_kafka,
+    client_config,
+    create_topics,
+    quiet_admin,
+    reach_brokers,
+    redacted,
+    topic_partitions,
+)
+from connectors.kafka_sink import KafkaOutputs, kafka_outputs
 from connectors.shutdown import stop_requested
 from flows.config import KafkaConfig
 from flows.events import DeadLetter, LabelBytes
-from flows.telemetry import OUTPUT_ERRORS
 
 log = logging.getLogger(__name__)
 _PARTITION_EOF = _ConfluentError._PARTITION_EOF
-
-_SECRET_KEYS = ("password", "secret", "token", "key.pem", "jaas")
-
-
-def client_config(cfg: KafkaConfig, role: str = "") -> dict[str, str]:
-    """librdkafka settings for a client (`role` "consumer" or "producer" adds its own).
-
-    The SASL password comes from a secret, never from a settings table.
-    """
-    conf = dict(cfg.settings)
-    if role == "consumer":
-        conf.update(cfg.consumer_settings)
-    elif role == "producer":
-        conf.update(cfg.producer_settings)
-    if cfg.sasl_password is not None:
-        conf["sasl.password"] = cfg.sasl_password.get_secret_value()
-    return conf
-
-
-def redacted(conf: dict[str, Any]) -> dict[str, Any]:
-    """`conf` safe to log: values of secret-looking keys hidden."""
-    return {k: ("***" if any(s in k.lower() for s in _SECRET_KEYS) else v) for k, v in conf.items()}
 
 
 def _error_letter(msg: Any, topic: str, labels: bool) -> DeadLetter:
@@ -111,19 +98,27 @@ class RawKafkaSource(KafkaSource):
         labels: bool = False,
         admin_config: dict[str, str],
         batch_wait: float = 0.005,
+        connect_timeout: float = 10.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.labels = labels
         self.admin_config = admin_config
         self.batch_wait = batch_wait
+        self.connect_timeout = connect_timeout
 
     def list_parts(self) -> list[str]:
-        """Partitions of the topic, listed without consumer-only settings."""
-        from bytewax.connectors.kafka import _list_parts
+        """Partitions of the topics, listed without consumer-only settings.
 
-        admin = AdminClient({"bootstrap.servers": ",".join(self._brokers), **self.admin_config})
-        return list(_list_parts(admin, self._topics))
+        Within `connect_timeout` s: bytewax's own listing has no timeout and
+        blocks the worker in C, deaf to SIGTERM, while the brokers are away.
+        """
+        admin = quiet_admin({"bootstrap.servers": ",".join(self._brokers), **self.admin_config})
+        return [
+            f"{part}-{topic}"
+            for topic in self._topics
+            for part in topic_partitions(admin, topic, self.connect_timeout)
+        ]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None):
         part = super().build_part(step_id, for_part, resume_state)
@@ -174,162 +169,19 @@ def kafka_source(cfg: KafkaConfig, topic: str, labels: bool = False) -> RawKafka
         labels=labels,
         admin_config=client_config(cfg),
         batch_wait=cfg.batch_wait_ms / 1000.0,
+        connect_timeout=cfg.connect_timeout,
     )
-
-
-class _OutputsPartition(StatefulSinkPartition[tuple[str, bytes], None]):
-    """One worker's producer for every output topic. Produces without waiting;
-    waits for the acks at each snapshot.
-
-    librdkafka sends within `linger.ms`, so outputs leave at once; the worker only
-    blocks when bytewax snapshots (the end of every epoch): all outputs of the
-    epoch are then acknowledged before the state that produced them is committed,
-    which is what makes delivery at-least-once across a crash. A message the
-    broker could not take, or acks that do not come within `flush_timeout`,
-    fail the job loudly instead of losing outputs quietly (with a recovery store
-    the restarted job produces them again).
-    """
-
-    def __init__(self, conf: dict[str, Any], topics: dict[str, str], timeout: float) -> None:
-        self._conf = conf
-        self._topics = topics
-        self._timeout = timeout
-        self._failed: list[str] = []
-        self._producer = self._new_producer()
-
-    def _new_producer(self) -> _Producer:
-        return _Producer({**self._conf, "on_delivery": self._delivered})
-
-    def _delivered(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self._failed.append(f"{msg.topic()}: {err}")
-            OUTPUT_ERRORS.labels(msg.topic() or "?").inc()
-
-    def write_batch(self, values: list[tuple[str, bytes]]) -> None:
-        producer, topics = self._producer, self._topics
-        for output, value in values:
-            topic = topics[output]
-            while True:
-                try:
-                    producer.produce(topic, value)
-                    break
-                except BufferError:  # local queue full: let deliveries drain
-                    producer.poll(0.1)
-        producer.poll(0)
-        self._raise_failures()
-
-    def snapshot(self) -> None:
-        self._flush()
-
-    def _flush(self) -> None:
-        deadline = time.monotonic() + self._timeout
-        while self._producer.flush(0.5) > 0:
-            if time.monotonic() > deadline or stop_requested():
-                left = len(self._producer)
-                log.error("outputs not acknowledged", extra={"messages": left})
-                self._producer = self._new_producer()  # a wedged producer is not reused
-                raise RuntimeError(
-                    f"{left} output messages not acknowledged by Kafka within "
-                    f"{self._timeout:.0f} s; stopping so that a restart produces them again"
-                )
-        self._raise_failures()
-
-    def _raise_failures(self) -> None:
-        if self._failed:
-            failed, self._failed = self._failed, []
-            log.error("outputs rejected by Kafka", extra={"count": len(failed), "first": failed[0]})
-            raise RuntimeError(f"Kafka rejected {len(failed)} output messages: {failed[0]}")
-
-    def close(self) -> None:
-        self._flush()
-
-
-class KafkaOutputs(FixedPartitionedSink[tuple[str, bytes], None]):
-    """Writes outputs to the predictions, alerts, dead-letter and report topics.
-
-    One partition (one producer for all topics) per worker: the flow addresses
-    each output to the worker that scored it (`per_worker`), so outputs are
-    produced where they were made instead of crossing processes to the one
-    worker that would own a topic. bytewax gives partition i of the sorted
-    names to worker i. At-least-once: after a resume, outputs of the resumed
-    epoch are written again; every record carries the event id and model
-    version so consumers can de-duplicate.
-    """
-
-    per_worker = True
-
-    def __init__(self, cfg: KafkaConfig, workers: int = 1) -> None:
-        self.cfg = cfg
-        self.topics = {
-            "predictions": cfg.predictions_topic,
-            "alerts": cfg.alerts_topic,
-            "dead_letters": cfg.dead_letters_topic,
-            "drift_reports": cfg.drift_reports_topic,
-        }
-        self._parts = [f"worker-{i:04d}" for i in range(workers)]
-
-    def list_parts(self) -> list[str]:
-        return list(self._parts)
-
-    def part_fn(self, item_key: str) -> int:
-        return int(item_key) % len(self._parts)
-
-    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _OutputsPartition:
-        conf = {
-            "bootstrap.servers": self.cfg.bootstrap_servers,
-            "linger.ms": "5",
-            "enable.idempotence": "true",
-            "delivery.report.only.error": True,
-            **client_config(self.cfg, "producer"),
-        }
-        return _OutputsPartition(conf, self.topics, self.cfg.flush_timeout)
-
-
-def kafka_outputs(cfg: KafkaConfig, workers: int = 1) -> KafkaOutputs:
-    return KafkaOutputs(cfg, workers)
-
-
-def all_topics(cfg: KafkaConfig) -> list[str]:
-    return [
-        cfg.events_topic,
-        cfg.labels_topic,
-        cfg.predictions_topic,
-        cfg.alerts_topic,
-        cfg.dead_letters_topic,
-        cfg.drift_reports_topic,
-    ]
-
-
-def create_topics(cfg: KafkaConfig, timeout: float = 30.0) -> dict[str, str]:
-    """Create every driftline topic with `cfg.partitions`; existing topics are fine.
-
-    Returns topic -> "created" or "exists".
-    """
-    admin = AdminClient({"bootstrap.servers": cfg.bootstrap_servers, **client_config(cfg)})
-    wanted = [
-        NewTopic(t, num_partitions=cfg.partitions, replication_factor=cfg.replication_factor)
-        for t in all_topics(cfg)
-    ]
-    result: dict[str, str] = {}
-    for topic, future in admin.create_topics(wanted, request_timeout=timeout).items():
-        try:
-            future.result(timeout=timeout)
-            result[topic] = "created"
-        except KafkaException as exc:
-            err = exc.args[0]
-            if err.name() == "TOPIC_ALREADY_EXISTS":
-                result[topic] = "exists"
-            else:
-                raise
-    return result
 
 
 __all__ = [
     "KafkaOutputs",
     "RawKafkaSource",
+    "all_topics",
+    "check_kafka",
     "client_config",
     "create_topics",
     "kafka_outputs",
     "kafka_source",
+    "reach_brokers",
     "redacted",
 ]

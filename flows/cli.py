@@ -96,16 +96,25 @@ def _kafka_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_topics_create(args: argparse.Namespace) -> int:
+    """Create the topics; exit 2 with one clear message when the brokers cannot do it."""
     settings = _load(args, {**_kafka_overrides(args), "kafka.partitions": args.partitions})
     setup_logging(settings.run.log_level, settings.run.log_format)
-    from connectors.kafka import create_topics
+    from connectors.kafka_admin import create_topics
+    from flows.config import StartupError
 
-    for topic, status in create_topics(settings.kafka).items():
+    try:
+        created = create_topics(settings.kafka)
+    except StartupError as exc:
+        print(f"driftline: {exc}", file=sys.stderr)
+        return 2
+    for topic, status in created.items():
         print(f"{topic}: {status}")
     return 0
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
+    """Produce the stream; exit 2 when the brokers are unreachable, 1 when any message
+    was not acknowledged (rejected, or still queued when the final flush ended)."""
     settings = _load(
         args,
         {
@@ -117,8 +126,10 @@ def cmd_produce(args: argparse.Namespace) -> int:
     )
     setup_logging(settings.run.log_level, settings.run.log_format)
     from connectors.builtin import drifting_messages
+    from connectors.kafka_admin import reach_brokers
     from connectors.producer import file_messages, produce
     from connectors.shutdown import request_stop
+    from flows.config import StartupError
 
     if args.source == "file":
         if args.events_file is None:
@@ -131,10 +142,20 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, lambda *_: request_stop())
     try:
-        sent = produce(settings.kafka, messages, rate=args.rate, progress=not args.quiet)
+        reach_brokers(settings.kafka)
+        result = produce(settings.kafka, messages, rate=args.rate, progress=not args.quiet)
+    except StartupError as exc:
+        print(f"driftline: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
-    log.info("produced", extra=sent)
+    if not result.ok:
+        log.error(
+            f"{result.not_delivered} messages not delivered to {settings.kafka.bootstrap_servers}",
+            extra={**result.as_log(), "first_error": result.first_error},
+        )
+        return 1
+    log.info("produced", extra=result.as_log())
     return 0
 
 

@@ -1,0 +1,155 @@
+"""Kafka out: one producer per worker for every output topic, acknowledged at each snapshot."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, NoReturn
+
+from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
+from confluent_kafka import Producer as _Producer
+
+from connectors.kafka_admin import client_config
+from connectors.shutdown import stop_requested
+from flows.config import KafkaConfig
+from flows.telemetry import OUTPUT_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+class _OutputsPartition(StatefulSinkPartition[tuple[str, bytes], None]):
+    """One worker's producer for every output topic. Produces without waiting;
+    waits for the acks at each snapshot.
+
+    librdkafka sends within `linger.ms`, so outputs leave at once; the worker only
+    blocks when bytewax snapshots (the end of every epoch): all outputs of the
+    epoch are then acknowledged before the state that produced them is committed,
+    which is what makes delivery at-least-once across a crash. A message the
+    broker could not take, or acks that do not come within `flush_timeout`,
+    fail the job loudly instead of losing outputs quietly (with a recovery store
+    the restarted job produces them again).
+    """
+
+    def __init__(self, conf: dict[str, Any], topics: dict[str, str], timeout: float) -> None:
+        self._conf = conf
+        self._topics = topics
+        self._timeout = timeout
+        self._failed: list[str] = []
+        self._producer = self._new_producer()
+
+    def _new_producer(self) -> _Producer:
+        return _Producer({**self._conf, "on_delivery": self._delivered})
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self._failed.append(f"{msg.topic()}: {err}")
+            OUTPUT_ERRORS.labels(msg.topic() or "?").inc()
+
+    def write_batch(self, values: list[tuple[str, bytes]]) -> None:
+        producer, topics = self._producer, self._topics
+        for output, value in values:
+            topic = topics[output]
+            try:
+                producer.produce(topic, value)
+            except BufferError:  # local queue full: let deliveries drain
+                self._produce_when_room(topic, value)
+        producer.poll(0)
+        self._raise_failures()
+
+    def _produce_when_room(self, topic: str, value: bytes) -> None:
+        """Produce once the local queue has room, within `flush_timeout` s.
+
+        The queue stays full while the brokers are away; waiting without a
+        bound would keep the worker from ever seeing a stop request. After a
+        stop request it gives up as soon as the broker takes nothing in a poll
+        (a busy but live broker may still drain the queue).
+        """
+        deadline = time.monotonic() + self._timeout
+        while True:
+            queued = len(self._producer)
+            self._producer.poll(0.1)
+            try:
+                self._producer.produce(topic, value)
+                return
+            except BufferError:
+                stalled = len(self._producer) >= queued
+                if time.monotonic() > deadline or (stalled and stop_requested()):
+                    self._give_up("outputs not accepted: the local queue stays full")
+
+    def snapshot(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        deadline = time.monotonic() + self._timeout
+        while self._producer.flush(0.5) > 0:
+            if time.monotonic() > deadline or stop_requested():
+                self._give_up("outputs not acknowledged")
+        self._raise_failures()
+
+    def _give_up(self, what: str) -> NoReturn:
+        """Fail the job: the broker has not taken the outputs within `flush_timeout`."""
+        left = len(self._producer)
+        log.error(what, extra={"messages": left})
+        self._producer = self._new_producer()  # a wedged producer is not reused
+        raise RuntimeError(
+            f"{what}: {left} output messages not acknowledged by Kafka within "
+            f"{self._timeout:.0f} s (kafka.flush_timeout) or before a stop request; "
+            "stopping so that a restart produces them again"
+        )
+
+    def _raise_failures(self) -> None:
+        if self._failed:
+            failed, self._failed = self._failed, []
+            log.error("outputs rejected by Kafka", extra={"count": len(failed), "first": failed[0]})
+            raise RuntimeError(f"Kafka rejected {len(failed)} output messages: {failed[0]}")
+
+    def close(self) -> None:
+        self._flush()
+
+
+class KafkaOutputs(FixedPartitionedSink[tuple[str, bytes], None]):
+    """Writes outputs to the predictions, alerts, dead-letter and report topics.
+
+    One partition (one producer for all topics) per worker: the flow addresses
+    each output to the worker that scored it (`per_worker`), so outputs are
+    produced where they were made instead of crossing processes to the one
+    worker that would own a topic. bytewax gives partition i of the sorted
+    names to worker i. At-least-once: after a resume, outputs of the resumed
+    epoch are written again; every record carries the event id and model
+    version so consumers can de-duplicate.
+    """
+
+    per_worker = True
+
+    def __init__(self, cfg: KafkaConfig, workers: int = 1) -> None:
+        self.cfg = cfg
+        self.topics = {
+            "predictions": cfg.predictions_topic,
+            "alerts": cfg.alerts_topic,
+            "dead_letters": cfg.dead_letters_topic,
+            "drift_reports": cfg.drift_reports_topic,
+        }
+        self._parts = [f"worker-{i:04d}" for i in range(workers)]
+
+    def list_parts(self) -> list[str]:
+        return list(self._parts)
+
+    def part_fn(self, item_key: str) -> int:
+        return int(item_key) % len(self._parts)
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _OutputsPartition:
+        conf = {
+            "bootstrap.servers": self.cfg.bootstrap_servers,
+            "linger.ms": "5",
+            "enable.idempotence": "true",
+            "delivery.report.only.error": True,
+            **client_config(self.cfg, "producer"),
+        }
+        return _OutputsPartition(conf, self.topics, self.cfg.flush_timeout)
+
+
+def kafka_outputs(cfg: KafkaConfig, workers: int = 1) -> KafkaOutputs:
+    return KafkaOutputs(cfg, workers)
+
+
+__all__ = ["KafkaOutputs", "kafka_outputs"]
