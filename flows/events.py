@@ -6,6 +6,8 @@ Parsing is done per batch and never raises: every input becomes exactly one
 
 from __future__ import annotations
 
+import codecs
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +27,8 @@ from pydantic import (
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from flows.config import ValidationConfig
+
+log = logging.getLogger(__name__)
 
 FeatureValue = StrictBool | StrictInt | StrictFloat | str
 LabelValue = StrictBool | StrictInt | StrictFloat | str
@@ -166,6 +170,27 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def wide_encoding_hint(raw: bytes) -> str | None:
+    """A hint to convert `raw` when it looks UTF-16/32 (a byte-order mark, or NUL bytes
+    between characters, which UTF-8 JSON never has); else None. For failed messages only:
+    a UTF-16 file used to give one `encoding` dead letter, then "not valid JSON" per line.
+    """
+    nuls = raw.count(0)
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # LE starts as UTF-16 LE's
+        encoding, evidence = "UTF-32", "a byte-order mark"
+    elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding, evidence = "UTF-16", "a byte-order mark"
+    elif nuls * 4 >= len(raw) > 0:
+        encoding = "UTF-32" if len(raw) >= 8 and nuls * 8 >= len(raw) * 5 else "UTF-16"
+        evidence = "NUL bytes between the characters"
+    else:
+        return None
+    return (
+        f"payload looks like {encoding} ({evidence}); driftline reads UTF-8 JSON lines: "
+        f"convert the input, e.g. iconv -f {encoding} -t UTF-8 events.jsonl > utf8.jsonl"
+    )
+
+
 class Parser:
     """Turns raw messages into :class:`Event` or :class:`Label` records."""
 
@@ -174,6 +199,7 @@ class Parser:
         self.limits = limits
         self._schema: TypeAdapter[Any] = _ADAPTERS[kind]
         self._batch_horizon: datetime | None = None
+        self._warned_encoding = False
 
     def now(self) -> str:
         return datetime.now(UTC).isoformat()
@@ -193,12 +219,7 @@ class Parser:
         try:
             data = orjson.loads(raw)  # also rejects bytes that are not UTF-8
         except orjson.JSONDecodeError as exc:
-            if isinstance(raw, bytes):  # say which: not UTF-8, or not JSON
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError as bad:
-                    return self.dead(raw, f"payload is not UTF-8: {bad.reason}", "encoding")
-            return self.dead(raw, f"not valid JSON: {exc}", "json")
+            return self._undecodable(raw, exc)
         if not isinstance(data, dict):
             return self.dead(raw, f"expected a JSON object, got {type(data).__name__}", "schema")
         try:
@@ -211,6 +232,21 @@ class Parser:
         if problem is not None:
             return self.dead(raw, problem[1], problem[0])
         return record
+
+    def _undecodable(self, raw: bytes | str, exc: orjson.JSONDecodeError) -> DeadLetter:
+        """The dead letter of a message orjson rejected: UTF-16/32, not UTF-8, or not JSON."""
+        if isinstance(raw, bytes):  # say which
+            hint = wide_encoding_hint(raw)
+            if hint is not None:
+                if not self._warned_encoding:  # once per parser, not per message
+                    self._warned_encoding = True
+                    log.warning("%s (said once)", hint, extra={"source": self.kind})
+                return self.dead(raw, hint, "encoding")
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                return self.dead(raw, f"payload is not UTF-8: {bad.reason}", "encoding")
+        return self.dead(raw, f"not valid JSON: {exc}", "json")
 
     def _check_limits(self, record: Any) -> tuple[str, str] | None:
         limits = self.limits
@@ -229,9 +265,7 @@ class Parser:
             for name, value in record.features.items():
                 if isinstance(value, str) and len(value) > limits.max_string:
                     return "schema", f"features.{name}: string longer than {limits.max_string}"
-            label = record.label
-        else:
-            label = record.label
+        label = record.label
         if isinstance(label, str) and len(label) > limits.max_string:
             return "schema", f"label: string longer than {limits.max_string}"
         return None

@@ -1,10 +1,15 @@
 """An SVG of accuracy over time with drift points, alerts and promotions marked.
 
-Plain SVG text: no plotting library needed on the machine running the job.
+Plain SVG text: no plotting library needed on the machine running the job. Text
+that comes from events or alerts (feature names, alert descriptions) goes through
+:func:`xml_text`: a feature named ``<script>alert(1)</script>`` used to land in
+the file as markup, and ``R&D spend`` made it invalid XML.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 from flows.monitor import RunMonitor, event_index
@@ -17,6 +22,16 @@ _MARKS = {
     "model_reset": ("#9467bd", "model reset"),
     "challenger_dropped": ("#8c564b", "challenger dropped"),
 }
+# characters XML 1.0 does not allow even escaped (C0 controls but tab/LF/CR, surrogates, FFFE/F)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` safe as SVG element text or attribute value (quotes escaped too).
+
+    Characters XML cannot carry at all become U+FFFD, so the file always parses.
+    """
+    return html.escape(_NOT_XML.sub("\ufffd", text), quote=True)
 
 
 def accuracy_series(monitor: RunMonitor, window: int) -> list[tuple[int, float]]:
@@ -71,7 +86,8 @@ def render_svg(
             continue
         parts.append(
             f'<line x1="{sx(i):.1f}" x2="{sx(i):.1f}" y1="{_PAD + 16}" y2="{_H - _PAD}" '
-            f'stroke="{mark[0]}" stroke-width="2" opacity="0.8"><title>{a.describe()}</title>'
+            f'stroke="{mark[0]}" stroke-width="2" opacity="0.8">'
+            f"<title>{xml_text(a.describe())}</title>"
             "</line>"
         )
     if series:
@@ -94,5 +110,5 @@ def render_svg(
 
 def write_svg(path: Path, monitor: RunMonitor, drift_points: list[int] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_svg(monitor, drift_points))
+    path.write_text(render_svg(monitor, drift_points), encoding="utf-8")
     return path

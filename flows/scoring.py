@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from river import utils
 
+from flows import telemetry
 from flows.alerts import Alert
 from flows.challenger import NOT_PREDICTED, Challenge, Verdict, error_of
 from flows.config import Settings
@@ -319,11 +320,20 @@ class ModelShard:
         return self._alert("model_reset", at, {"from_version": old, "reason": reason})
 
     def _window_closed(self, signals: list[Any], event_id: str, ts: Any) -> list[Output]:
-        """A data window closed: its drift report, and one grouped alert for its shifts."""
+        """A data window closed: its drift report, and one grouped alert for its shifts.
+
+        The report also says how many numeric feature names the window had beyond
+        `drift.data_max_features` (`untracked_features`): those are not watched.
+        """
         window = self.drift_config.data_window
         errors = self.concept.recent.get() if self.concept.observed else None
+        data = self.data
+        telemetry.TRACKED_FEATURES.labels(self.shard).set(len(data.columns))
+        telemetry.UNTRACKED_FEATURES.labels(self.shard).set(data.untracked)
+        if data.untracked_values:
+            telemetry.UNTRACKED_FEATURE_VALUES.inc(data.untracked_values)
         out: list[Output] = []
-        if self.data.report is not None:
+        if data.report is not None or data.untracked:
             report = {
                 "kind": "drift_report",
                 "shard": self.shard,
@@ -336,7 +346,9 @@ class ModelShard:
                 "events_seen": self.seen,
                 "recent_error": errors,
                 "rolling_metric": {self.metric_name: self.rolling.get()} if self.labelled else {},
-                "features": self.data.report,
+                "features": data.report or {},
+                "tracked_features": len(data.columns),
+                "untracked_features": data.untracked,
                 "drifted": sorted(s.feature for s in signals),
             }
             out.append(("report", report))

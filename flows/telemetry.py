@@ -47,6 +47,20 @@ SNAPSHOT_BYTES = Gauge(
 SNAPSHOT_WRITTEN = Counter(
     "driftline_snapshot_bytes", "Bytes of state snapshots taken, by step.", ["step"]
 )
+TRACKED_FEATURES = Gauge(
+    "driftline_data_drift_features",
+    "Numeric feature names a model shard watches for data drift (drift.data_max_features).",
+    ["shard"],
+)
+UNTRACKED_FEATURES = Gauge(
+    "driftline_untracked_features",
+    "Numeric feature names in a shard's last data window beyond drift.data_max_features.",
+    ["shard"],
+)
+UNTRACKED_FEATURE_VALUES = Counter(
+    "driftline_untracked_feature_values",
+    "Numeric feature values not watched for data drift (name beyond drift.data_max_features).",
+)
 
 _ALL = (
     EVENTS,
@@ -64,6 +78,9 @@ _ALL = (
     OUTPUT_ERRORS,
     SNAPSHOT_BYTES,
     SNAPSHOT_WRITTEN,
+    TRACKED_FEATURES,
+    UNTRACKED_FEATURES,
+    UNTRACKED_FEATURE_VALUES,
 )
 
 
