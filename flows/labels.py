@@ -5,7 +5,8 @@ When an event is scored without its label, what is needed to learn from it later
 by event id. When the label arrives it is joined to that, so the model learns
 from exactly what it saw when it predicted: no train/serve skew, no leakage of
 features computed after the fact. Everything kept is bounded in event time (TTL)
-and in size.
+and in size. Each label learned ends in an outcome record (:class:`Classified` or
+:class:`Regressed`) for the run monitor.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from flows.challenger import NOT_PREDICTED
 from flows.events import Label
+
+if TYPE_CHECKING:
+    from flows.models import Task
 
 
 @dataclass(slots=True)
@@ -41,6 +45,50 @@ class Served:
     b_pred: Any
     model_version: int
     c_pred: Any = NOT_PREDICTED  # the challenger's prediction, when one was training
+
+
+class Classified(NamedTuple):
+    """A classifier's prediction met its label: were the model and the baseline right?
+
+    None where that scorer made no prediction (still untrained): the label is
+    counted, but not in that scorer's accuracy, as River's metrics do. A named
+    tuple, so readers of the `(event_id, right, baseline_right)` tuple it replaces
+    keep working.
+    """
+
+    event_id: str
+    right: bool | None
+    baseline_right: bool | None
+
+
+class Regressed(NamedTuple):
+    """A regressor's prediction met its label: absolute errors of the model and the baseline."""
+
+    event_id: str
+    error: float | None
+    baseline_error: float | None
+
+
+Outcome = Classified | Regressed
+
+
+def outcome_of(task: Task, event_id: str, y: Any, y_pred: Any, b_pred: Any) -> Outcome:
+    """What a shard emits for the monitor when a prediction meets its (learnable) label `y`."""
+    if task == "regression":
+        return Regressed(event_id, _abs_error(y, y_pred), _abs_error(y, b_pred))
+    return Classified(
+        event_id,
+        None if y_pred is None else bool(y_pred == y),
+        None if b_pred is None else bool(b_pred == y),
+    )
+
+
+def _abs_error(y: Any, pred: Any) -> float | None:
+    """|y - pred|, or None when there is no usable prediction (never raises: state has moved)."""
+    try:
+        return None if pred is None else abs(float(y) - float(pred))
+    except (TypeError, ValueError):
+        return None
 
 
 def _bounded_add(store: OrderedDict, key: str, value: Any, limit: int) -> bool:
@@ -70,9 +118,14 @@ class LabelJoin:
     Outcomes counted in :attr:`outcomes`:
     ``joined`` (label met its prediction), ``early`` (label came before its event;
     joined when the event comes), ``duplicate`` (a second label for an id),
-    ``expired`` (label after its prediction's TTL), ``unknown`` (an early label
-    whose event never came), ``unlabelled`` (a prediction whose label never came),
-    ``evicted`` (a prediction dropped by the size limit).
+    ``expired`` (label after its prediction's TTL), ``unknown`` (a label whose
+    event did not come within the TTL), ``unlabelled`` (a prediction whose label
+    never came), ``evicted`` (a prediction dropped by the size limit).
+
+    The clock that ages both is the latest event time this join has heard of: from
+    the predictions it keeps, from every label (joined or not), and from events
+    scored with their label inline (:meth:`observe`), so a label whose event never
+    comes turns ``unknown`` one TTL later even when no event waits for a label.
     """
 
     def __init__(self, ttl: timedelta, max_pending: int, memory: int = 100_000) -> None:
@@ -88,6 +141,14 @@ class LabelJoin:
 
     def __len__(self) -> int:
         return len(self.pending) + len(self.early)
+
+    def observe(self, ts: datetime) -> None:
+        """Event time reached `ts` elsewhere in the shard (an event with its label inline).
+
+        Such an event never waits here, but its time still ages what does:
+        without it, labels whose events never come would wait forever.
+        """
+        self._advance(ts)
 
     def _advance(self, ts: datetime) -> None:
         if self.watermark is None or ts > self.watermark:
@@ -119,7 +180,12 @@ class LabelJoin:
         return None
 
     def label(self, label: Label) -> Served | None:
-        """A label arrived: returns the prediction it completes, or None (counted)."""
+        """A label arrived: returns the prediction it completes, or None (counted).
+
+        Its time moves the clock first, so a label that is already older than
+        the TTL and meets nothing is ``unknown`` at once rather than kept.
+        """
+        self._advance(label.ts)
         served = self.pending.pop(label.id, None)
         if served is not None:
             self._joined(label.id)
@@ -128,11 +194,12 @@ class LabelJoin:
             self.outcomes["duplicate"] += 1
         elif label.id in self.expired_ids:
             self.outcomes["expired"] += 1
+        elif label.ts < self.watermark - self.ttl:  # type: ignore[operator]
+            self.outcomes["unknown"] += 1
         else:
             if _bounded_add(self.early, label.id, label, self.max_pending):
                 self.outcomes["unknown"] += 1
             self.outcomes["early"] += 1
-        self._advance(label.ts)
         return None
 
     def _joined(self, event_id: str) -> None:

@@ -8,6 +8,7 @@ import orjson
 
 from flows import telemetry
 from flows.events import DeadLetter
+from flows.labels import Classified, Outcome
 from flows.monitor import RunMonitor
 
 PREDICTIONS, ALERTS, DEAD_LETTERS, REPORTS = (
@@ -51,14 +52,14 @@ class EncodeOutputs:
             if item.__class__ is DeadLetter:
                 out.append((DEAD_LETTERS, item.to_json()))
                 if monitor is not None:
-                    monitor.dead_letter(item.reason)
+                    monitor.dead_letter(item)
                 continue
             tag, payload = item[1]
             if tag == "dead_letter":
                 out.append((DEAD_LETTERS, payload.to_json()))
                 telemetry.count_dead_letters([payload])
                 if monitor is not None:
-                    monitor.dead_letter(payload.reason)
+                    monitor.dead_letter(payload)
             elif tag == "prediction":
                 out.append((PREDICTIONS, dumps(payload)))
                 if monitor is not None:
@@ -67,7 +68,7 @@ class EncodeOutputs:
                 out.append((REPORTS, dumps(payload)))
             elif tag == "outcome":
                 if monitor is not None:
-                    monitor.outcome(*payload)
+                    monitor.outcome(_as_outcome(payload))
             else:
                 out.append((ALERTS, payload.to_json()))
                 telemetry.DRIFT_ALERTS.labels(payload.kind, payload.detector).inc()
@@ -76,3 +77,14 @@ class EncodeOutputs:
         if monitor is not None:
             monitor.tick()
         return out
+
+
+def _as_outcome(payload: Outcome | tuple[str, bool | None, bool | None]) -> Outcome:
+    """`payload` as an outcome record.
+
+    Shards used to send a bare `(event_id, right, baseline_right)` tuple: it still
+    works, and a regressor's `(event_id, None, None)` counts as labelled, unscored.
+    """
+    if payload.__class__ is tuple:
+        return Classified(*payload)  # type: ignore[misc]
+    return payload  # type: ignore[return-value]
