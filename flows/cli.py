@@ -181,7 +181,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Warm a model on history: the same flow, from a file, snapshotted at the end."""
+    """Warm a model on history: the same flow, from a file, snapshotted at the end.
+
+    Exits 1 when no snapshot was written (the model learned from no label), and
+    prints a `driftline run` command that warm-starts from the new snapshot as is.
+    """
     settings = _load(
         args,
         {
@@ -200,19 +204,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
         },
     )
     setup_logging(settings.run.log_level, settings.run.log_format)
-    from flows.model_store import ModelStore
+    import shlex
+
+    from flows.model_store import ModelStore, warm_start_command
     from flows.runner import run
 
+    store = ModelStore(settings.model.store)
+    before = {i.file for i in store.list()}
     try:
         monitor = run(settings)
     except ValueError as exc:
         print(f"driftline: {exc}", file=sys.stderr)
         return 2
     print(monitor.summary())
-    latest = ModelStore(settings.model.store).latest(settings.model.name)
-    if latest is not None:
-        print(f"model snapshot: {settings.model.store / latest.file} (v{latest.version})")
-        print(f"warm-start a live run with: driftline run --warm-start {latest.file}")
+    written = [i for i in store.list() if i.file not in before]
+    if not written:
+        print("driftline replay: no model snapshot written (see the warning)", file=sys.stderr)
+        return 1
+    latest = written[-1]
+    print(f"model snapshot: {settings.model.store / latest.file} (v{latest.version})")
+    command = warm_start_command(settings, latest.file, args.config)
+    print(f"warm-start a live run with: {shlex.join(command)}")
     return 0
 
 

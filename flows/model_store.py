@@ -4,19 +4,34 @@ Snapshots are pickles, and unpickling runs code: a snapshot is only ever loaded
 from inside the configured store directory, and only when its SHA-256 matches the
 metadata written beside it. Whoever can write to the store can run code in the
 job, so give that directory the same protection as the job's code.
+
+Each snapshot's metadata records what its model learned from (label type,
+classes, raw input names) so a warm start can be checked against the run it
+would serve. Metadata written before those fields existed still lists, with
+the defaults below (`task` None marks it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pickle
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from flows.config import FeaturesConfig, ModelConfig, Settings
+from flows.events import Event
+from flows.features import FeatureSet
+
+log = logging.getLogger("driftline")
+
+MAX_INPUT_NAMES = 2000  # raw input names kept per model: bounded metadata and memory
 
 
 class UntrustedSnapshot(ValueError):
@@ -39,6 +54,27 @@ class SnapshotInfo:
     reason: str
     created: str
     sha256: str
+    task: str | None = None  # None: written before the fields below were recorded
+    label_type: str | None = None  # classifiers: "bool", "int" or "str"
+    classes: list[bool | int | str] | None = None
+    features: list[str] = field(default_factory=list)  # raw input names, sorted
+    features_capped: bool = False  # more names came than MAX_INPUT_NAMES
+
+    def labels_text(self) -> str:
+        """The labels the model learned, for listings: "str ['high', 'low']", or "-"."""
+        if self.label_type is None:
+            return "-"
+        return self.label_type if self.classes is None else f"{self.label_type} {self.classes}"
+
+    def features_text(self, limit: int = 8) -> str:
+        """The raw inputs the model learned from, for listings (shortened after `limit`)."""
+        if self.task is None:
+            return "(not recorded)"
+        shown = ", ".join(self.features[:limit])
+        more = len(self.features) - limit
+        if more > 0 or self.features_capped:
+            shown += f" (+{max(more, 0)}{'+' if self.features_capped else ''} more)"
+        return shown or "(none)"
 
 
 class ModelStore:
@@ -62,8 +98,8 @@ class ModelStore:
             sha256=hashlib.sha256(blob).hexdigest(),
             **meta,
         )
-        _atomic_write(self.directory / info.file, blob)
-        _atomic_write(
+        atomic_write(self.directory / info.file, blob)
+        atomic_write(
             self.directory / f"{stem}.json", orjson.dumps(asdict(info), option=orjson.OPT_INDENT_2)
         )
         return info
@@ -72,11 +108,13 @@ class ModelStore:
         """Every snapshot in the store, oldest first."""
         if not self.directory.is_dir():
             return []
+        known = {f.name for f in fields(SnapshotInfo)}
         infos = []
         for meta in self.directory.glob("*.json"):
-            try:
-                infos.append(SnapshotInfo(**orjson.loads(meta.read_bytes())))
-            except (orjson.JSONDecodeError, TypeError):
+            try:  # fields of a newer release are left out rather than hiding the snapshot
+                data = orjson.loads(meta.read_bytes())
+                infos.append(SnapshotInfo(**{k: v for k, v in data.items() if k in known}))
+            except (orjson.JSONDecodeError, TypeError, AttributeError):
                 continue
         return sorted(infos, key=lambda i: i.created)
 
@@ -117,10 +155,120 @@ class ModelStore:
         return pickle.loads(blob)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all (a temporary file per process, then a rename)."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def warm_start_command(settings: Settings, snapshot: str, config: Path | None) -> list[str]:
+    """`driftline run` arguments that warm-start from `snapshot` with this run's model.
+
+    `--model` and `--store` are given when they differ from the defaults, and
+    `-c` when a config file was used; settings from the environment are not repeated.
+    """
+    defaults = ModelConfig()
+    args = ["driftline", "run"]
+    if config is not None:
+        args += ["-c", str(config)]
+    if settings.model.name != defaults.name:
+        args += ["--model", settings.model.name]
+    if settings.model.store != defaults.store:
+        args += ["--store", str(settings.model.store)]
+    return [*args, "--warm-start", snapshot]
+
+
+def worth_snapshotting(shard: str, labelled: int, seen: int, settings: Settings) -> bool:
+    """Whether a shard's model learned anything at all, so that a store entry is honest.
+
+    A model that learned from no label is untrained (or the warm start,
+    unchanged): written to the store it would pass for a trained one.
+    """
+    if labelled:
+        return True
+    log.warning(
+        "no model snapshot: the model learned from no label (every label was refused, or none "
+        "came); if the labels are not of model.label_type or not in model.classes, set those "
+        "(config file or DRIFTLINE_MODEL__LABEL_TYPE / DRIFTLINE_MODEL__CLASSES)",
+        extra={"shard": shard, "events_scored": seen, "label_type": settings.model.label_type},
+    )
+    return False
+
+
+def derived_feature_names(config: FeaturesConfig) -> frozenset[str]:
+    """Inputs the feature set adds to every event (windows, time since last), not raw ones."""
+    fs = FeatureSet(config)
+    empty = Event(id="-", key="-", ts=datetime(2000, 1, 1, tzinfo=UTC), features={})
+    return frozenset(fs.featurize(fs.new_state(), empty, 0.0).x)
+
+
+def _raw_names(x: Iterable[str], derived: frozenset[str]) -> set[str]:
+    """Raw feature names of a model input: text one-hots (`name=value`) as their `name`."""
+    return {k.partition("=")[0] for k in x if k not in derived}
+
+
+class InputNames:
+    """The raw input names a model learned from, and a check of what it is served.
+
+    `learned(x)` looks at an input's names only when its key set differs from the
+    last one's (events mostly carry the same names), so the usual cost is one
+    key-set comparison; at most MAX_INPUT_NAMES are kept (`capped` tells when more
+    came). Window features are left out: the feature-set version covers them.
+
+    After a warm start from a snapshot that recorded its names (`expected`),
+    `served(x)` counts inputs that share no raw name with them, warning on the
+    first: such a model predicts from its bias alone.
+    """
+
+    def __init__(
+        self, derived: frozenset[str], learned: Iterable[str] = (), expected: bool = False
+    ) -> None:
+        self.derived = derived
+        self.names: set[str] = set(learned)
+        self.capped = False
+        self.expected: frozenset[str] | None = frozenset(self.names) if expected else None
+        self.unmatched = 0
+        self._learned_keys: set[str] | None = None
+        self._served_keys: set[str] | None = None
+        self._disjoint = False
+
+    @classmethod
+    def warm_started(cls, derived: frozenset[str], info: SnapshotInfo) -> InputNames:
+        """Names carried over from a snapshot; served inputs are checked when it has some."""
+        checkable = bool(info.features) and not info.features_capped  # a full list only
+        names = cls(derived, info.features, expected=checkable)
+        names.capped = info.features_capped
+        return names
+
+    def learned(self, x: dict[str, float]) -> None:
+        if x.keys() == self._learned_keys:
+            return
+        self._learned_keys = set(x)
+        new = _raw_names(x, self.derived) - self.names
+        room = MAX_INPUT_NAMES - len(self.names)
+        if len(new) > room:
+            self.capped = True
+            new = set(sorted(new)[:room])
+        self.names |= new
+
+    def served(self, x: dict[str, float], shard: str = "") -> None:
+        expected = self.expected
+        if expected is None:
+            return
+        if x.keys() != self._served_keys:
+            self._served_keys = set(x)
+            raw = _raw_names(x, self.derived)
+            self._disjoint = bool(raw) and raw.isdisjoint(expected)
+        if self._disjoint:
+            self.unmatched += 1
+            if self.unmatched == 1:
+                log.warning(
+                    "served inputs share no name with what the warm-start model learned from: "
+                    "it predicts from its bias alone (`driftline models` lists its inputs)",
+                    extra={"shard": shard, "served": sorted(_raw_names(x, self.derived))[:8],
+                           "learned": sorted(expected)[:8]},
+                )  # fmt: skip

@@ -27,7 +27,7 @@ from flows.drift import ConceptDriftMonitor, DataDriftMonitor
 from flows.events import DeadLetter, to_json
 from flows.features import Featured
 from flows.labels import ArrivedLabel, LabelJoin, Served
-from flows.model_store import ModelStore
+from flows.model_store import InputNames, ModelStore, derived_feature_names
 from flows.models import CATALOG, build_baseline, build_metric, build_model, metric_class
 
 log = logging.getLogger(__name__)
@@ -64,10 +64,13 @@ class ModelShard:
         self.model = build_model(cfg.name, cfg.seed)
         self.version = 1
         self.latest_version = 1
+        derived = derived_feature_names(settings.features)
+        self.inputs = InputNames(derived)  # raw input names learned, for the snapshots
         if cfg.warm_start:
             info = self.store.resolve(cfg.warm_start, cfg.name, shard)
             self.model = self.store.load(info)
             self.version = self.latest_version = info.version
+            self.inputs = InputNames.warm_started(derived, info)
         self.classes = list(cfg.classes) if cfg.classes is not None else None
         self.label_type: type = {"bool": bool, "int": int, "str": str}[cfg.label_type]
         self.challenge: Challenge | None = None
@@ -290,7 +293,8 @@ class ModelShard:
         """Write the champion to the model store (never fails the stream).
 
         `metric_value` defaults to the champion's rolling metric; a promotion
-        passes the challenger's metric over the challenge instead.
+        passes the challenger's metric over the challenge instead. The metadata
+        records the labels and raw inputs learned, which a warm start is checked by.
         """
         if metric_value is None and self.labelled:
             metric_value = self.rolling.get()
@@ -306,6 +310,11 @@ class ModelShard:
                 metric=self.metric_name,
                 metric_value=metric_value,
                 reason=reason,
+                task=self.task,
+                label_type=self.label_type.__name__ if self.task == "classification" else None,
+                classes=self.classes if self.task == "classification" else None,
+                features=sorted(self.inputs.names),
+                features_capped=self.inputs.capped,
             )
         except OSError as exc:
             log.error("model snapshot failed", extra={"error": str(exc), "shard": self.shard})

@@ -22,6 +22,7 @@ from flows.config import Settings
 from flows.events import DeadLetter, Event, LabelBytes, Parser
 from flows.features import EntityWindows, Featured, FeatureSet
 from flows.labels import ArrivedLabel
+from flows.model_store import worth_snapshotting
 from flows.scoring import ModelShard, ShardStats
 from flows.sharding import shard_of
 
@@ -235,9 +236,18 @@ class ScoreLogic(StatefulBatchLogic):
             self._pending = pending
 
     def on_eof(self) -> tuple[list[Any], bool]:
-        """Input ended: snapshot the model to the store when asked to (replays)."""
-        if self.shard is not None and self.settings.model.snapshot_on_end:
-            self.shard.save_snapshot("end of input")
+        """Input ended: snapshot the model to the store when asked to (replays).
+
+        Not when the shard learned from no label (say every label was refused):
+        the store would list an untrained model as if it were trained.
+        """
+        s, settings = self.shard, self.settings
+        if (
+            s is not None
+            and settings.model.snapshot_on_end
+            and worth_snapshotting(s.shard, s.labelled, s.seen, settings)
+        ):
+            s.save_snapshot("end of input")
         return [], self.RETAIN
 
     def snapshot(self) -> bytes | None:

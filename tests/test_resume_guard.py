@@ -1,0 +1,142 @@
+"""Resuming a recovery store: refused when its state was made with other workers, model
+or features (it would be dropped or misused silently), with the way out in the message."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from bytewax.recovery import init_db_dir
+
+import flows.compatibility as compatibility
+import flows.runner
+from connectors.builtin import drifting_events
+from flows.compatibility import MANIFEST, check_recovery_manifest, recovery_config
+from flows.config import BuiltinStreamConfig, StartupError
+from flows.features import feature_set_version
+from tests.conftest import write_jsonl
+
+runner_guarded = pytest.mark.skipif(
+    getattr(flows.runner, "recovery_config", None) is not compatibility.recovery_config,
+    reason="flows.runner does not call flows.compatibility.recovery_config yet",
+)
+
+
+def _events(tmp_path: Path, n: int = 2000) -> Path:
+    events = drifting_events(BuiltinStreamConfig(events=n))
+    return write_jsonl(tmp_path / "events.jsonl", (orjson.dumps(e) for e in events))
+
+
+def _driftline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    base = ["--source", "file", "--events-file", str(tmp_path / "events.jsonl"), "--no-metrics",
+            "--out", str(tmp_path / "out"), "--store", str(tmp_path / "models"),
+            "--recovery-dir", str(tmp_path / "recovery")]  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", *base, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "DRIFTLINE_RUN__PROGRESS_EVERY": "3600"},
+    )
+
+
+@runner_guarded
+def test_resume_with_other_workers_or_model_exits_2_naming_the_change(tmp_path: Path) -> None:
+    _events(tmp_path)
+    first = _driftline(tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (tmp_path / "recovery" / MANIFEST).is_file()
+
+    workers = _driftline(tmp_path, "--workers", "2")
+    assert workers.returncode == 2, workers.stderr[-3000:]
+    assert "--workers" in workers.stderr and "1 -> 2" in workers.stderr
+    assert "new recovery directory" in workers.stderr and "Traceback" not in workers.stderr
+
+    model = _driftline(tmp_path, "--model", "hat")
+    assert model.returncode == 2, model.stderr[-3000:]
+    assert "model.name (--model): 'logreg' -> 'hat'" in model.stderr
+
+    same = _driftline(tmp_path)  # the old values resume
+    assert same.returncode == 0, same.stderr[-3000:]
+
+
+@runner_guarded
+def test_store_of_an_earlier_release_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    _events(tmp_path)
+    assert _driftline(tmp_path).returncode == 0
+    (tmp_path / "recovery" / MANIFEST).unlink()  # what an earlier release left
+    old = _driftline(tmp_path)
+    assert old.returncode == 2
+    assert "earlier driftline release" in old.stderr and "Traceback" not in old.stderr
+
+
+def test_a_new_store_records_what_its_state_means(tmp_path: Path, make_settings) -> None:
+    s = make_settings(recovery={"directory": str(tmp_path / "r")}, model={"shards": 2})
+    assert recovery_config(s, "fs-a") is not None
+    manifest = orjson.loads((tmp_path / "r" / MANIFEST).read_bytes())
+    assert manifest["driftline"] and manifest["created"] and manifest["format"] == 1
+    assert manifest["state"] == {
+        "workers": 1, "model.name": "logreg", "model.shards": 2, "model.label_type": "bool",
+        "model.classes": None, "model.baseline": "prior", "feature_version": "fs-a",
+    }  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [MANIFEST, "part-0.sqlite3"]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"model": {"shards": 3}}, "model.shards: 1 -> 3"),
+        ({"model": {"name": "hat", "label_type": "str"}}, "model.label_type: 'bool' -> 'str'"),
+        ({"model": {"classes": [True]}}, "model.classes: None -> [True]"),
+        ({"model": {"baseline": "no_change"}}, "model.baseline: 'prior' -> 'no_change'"),
+        ({"run": {"workers": 3}}, "--workers / run.workers"),
+    ],
+)
+def test_each_change_of_meaning_is_named(tmp_path: Path, make_settings, change, named) -> None:
+    store = {"recovery": {"directory": str(tmp_path / "r")}}
+    recovery_config(make_settings(**store), "fs-a")
+    _snapshot_something(tmp_path / "r")
+    with pytest.raises(StartupError) as refused:
+        recovery_config(make_settings(**store, **change), "fs-a")
+    assert named in str(refused.value)
+    assert "Resume with the old values, or start a new recovery directory" in str(refused.value)
+    with pytest.raises(StartupError, match=r"feature-set version .*: 'fs-a' -> 'fs-b'"):
+        check_recovery_manifest(make_settings(**store), "fs-b")
+
+
+def _snapshot_something(directory: Path) -> None:
+    """A state row as bytewax writes it: the store now holds state to resume."""
+    import sqlite3
+
+    with sqlite3.connect(directory / "part-0.sqlite3") as db:
+        db.execute("INSERT INTO snaps (step_id, state_key, snap_epoch) VALUES ('s', 'k', 1)")
+
+
+def test_a_store_without_state_takes_the_new_manifest(tmp_path: Path, make_settings) -> None:
+    """Created but never snapshotted (a start-up that failed later, or `bytewax.recovery`)."""
+    directory = tmp_path / "r"
+    directory.mkdir()
+    init_db_dir(directory, 1)
+    s = make_settings(recovery={"directory": str(directory)}, run={"workers": 2})
+    recovery_config(s, feature_set_version(s.features))
+    assert orjson.loads((directory / MANIFEST).read_bytes())["state"]["workers"] == 2
+
+
+def test_unknown_or_unreadable_stores_are_refused_with_advice(tmp_path, make_settings) -> None:
+    directory = tmp_path / "r"
+    s = make_settings(recovery={"directory": str(directory)})
+    directory.mkdir()
+    init_db_dir(directory, 1)
+    _snapshot_something(directory)
+    with pytest.raises(StartupError, match=r"earlier driftline release.*new recovery directory"):
+        recovery_config(s, "fs-a")
+    (directory / MANIFEST).write_text("{not json")
+    with pytest.raises(StartupError, match=r"cannot read .*new recovery directory"):
+        recovery_config(s, "fs-a")
+    (directory / MANIFEST).write_bytes(orjson.dumps({"format": 9, "state": {}}))
+    with pytest.raises(StartupError, match="newer driftline"):
+        recovery_config(s, "fs-a")
