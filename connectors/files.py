@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import BinaryIO
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import (
@@ -14,13 +16,18 @@ from bytewax.outputs import (
 )
 
 from connectors.shutdown import stop_requested
+from flows.config import STDIN
 from flows.events import LabelBytes
 
 
-class _JsonlReadPartition(StatefulSourcePartition[bytes, int]):
+class _JsonlReadPartition(StatefulSourcePartition[bytes, int | None]):
     def __init__(self, path: Path, batch_size: int, resume: int | None, wrap: type) -> None:
-        self._f = open(path, "rb")  # noqa: SIM115 - kept open for the partition's life
-        self._f.seek(resume or 0)
+        self._stdin = path == STDIN
+        if self._stdin:  # a pipe has no offsets: nothing to seek to, nothing to resume
+            self._f: BinaryIO = sys.stdin.buffer
+        else:
+            self._f = open(path, "rb")  # noqa: SIM115 - kept open for the partition's life
+            self._f.seek(resume or 0)
         self._batch = batch_size
         self._wrap = wrap
 
@@ -40,18 +47,19 @@ class _JsonlReadPartition(StatefulSourcePartition[bytes, int]):
             raise StopIteration
         return lines
 
-    def snapshot(self) -> int:
-        return self._f.tell()
+    def snapshot(self) -> int | None:
+        return None if self._stdin else self._f.tell()
 
     def close(self) -> None:
-        self._f.close()
+        if not self._stdin:
+            self._f.close()
 
 
-class JsonlSource(FixedPartitionedSource[bytes, int]):
+class JsonlSource(FixedPartitionedSource[bytes, int | None]):
     """Lines of a JSONL file as raw bytes (bad encodings become dead letters, not crashes).
 
     Resumes at the byte offset of the last snapshot. With ``labels=True`` the
-    lines are label messages.
+    lines are label messages. The path ``-`` reads standard input (not resumable).
     """
 
     def __init__(self, path: Path, batch_size: int = 1000, labels: bool = False) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from connectors.builtin import BuiltinSource
+from connectors.builtin import BuiltinSource, drifting_events
 from connectors.files import JsonlOutputs, JsonlSource, NullSink
-from flows.config import Settings
+from flows.config import STDIN, Settings
 from flows.dataflow import FlowIO
+from flows.events import Parser
 from flows.outputs import OUTPUTS
 
 
@@ -59,3 +62,21 @@ def build_io(settings: Settings) -> FlowIO:
         outputs=outputs_sink(settings),
         labels=labels_source(settings),
     )
+
+
+def sample_features(settings: Settings, n: int) -> list[dict[str, object]] | None:
+    """Raw features of the source's first `n` valid events, when it can be read ahead.
+
+    The built-in stream is generated again and a file read from its start; a
+    topic or standard input cannot be read without consuming it: None.
+    """
+    kind = settings.run.source
+    if kind == "builtin":
+        return [e["features"] for e in itertools.islice(drifting_events(settings.builtin), n)]
+    path = settings.files.events_path
+    if kind != "file" or path is None or path == STDIN:
+        return None
+    with open(path, "rb") as f:
+        lines = [line.rstrip(b"\r\n") for line in itertools.islice(f, n)]
+    parsed = Parser("events", settings.validation).parse_batch([ln for ln in lines if ln])
+    return [event.features for event in parsed.good]

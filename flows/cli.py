@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from flows.config import Settings, load_settings
+from flows.config import Settings, load_settings, unknown_environment
 from flows.logs import setup_logging
 
 log = logging.getLogger("driftline")
@@ -31,11 +31,48 @@ def _nested(pairs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Settings:
+    """Settings from the config file, environment and flags, and logging set up by them.
+
+    Anything wrong exits 2 here, before the flow starts, naming the setting.
+    """
+    errors, warnings = unknown_environment()
+    if errors:
+        print("driftline: bad configuration:\n" + "\n".join(errors), file=sys.stderr)
+        raise SystemExit(2)
     try:
-        return load_settings(args.config, _nested(overrides))
+        settings = load_settings(args.config, _nested(overrides))
     except (ValidationError, FileNotFoundError, ValueError) as exc:
         print(f"driftline: bad configuration:\n{exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    setup_logging(settings.run.log_level, settings.run.log_format)
+    for warning in warnings:
+        log.warning(warning)
+    return settings
+
+
+def _refuse(message: str) -> int:
+    print(f"driftline: {message}", file=sys.stderr)
+    return 2
+
+
+def _flag_problems(args: argparse.Namespace, settings: Settings) -> list[str]:
+    """Flags given for a part of the job this run does not use: never ignored silently."""
+    source, sink = settings.run.source, settings.run.sink
+    uses = {
+        "--events": (args.events, source == "builtin", "--source builtin"),
+        "--seed": (args.seed, source == "builtin", "--source builtin"),
+        "--out": (args.out, sink == "file", "--sink file"),
+        "--bootstrap-servers": (
+            args.bootstrap_servers,
+            "kafka" in (source, sink),
+            "--source kafka or --sink kafka",
+        ),
+    }
+    return [
+        f"{flag} is only used with {needs} (this run: --source {source} --sink {sink})"
+        for flag, (value, used, needs) in uses.items()
+        if value is not None and not used
+    ]
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -45,10 +82,17 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    source = args.source
+    if args.events_file is not None or args.labels_file is not None:
+        if source not in (None, "file"):
+            return _refuse(
+                f"--events-file/--labels-file read files: use --source file, not {source}"
+            )
+        source = "file"  # giving a file means reading it
     settings = _load(
         args,
         {
-            "run.source": args.source,
+            "run.source": source,
             "run.sink": args.sink,
             "run.workers": args.workers,
             "run.process_id": args.process_id,
@@ -70,14 +114,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             "recovery.snapshot_interval": args.snapshot_interval,
         },
     )
-    setup_logging(settings.run.log_level, settings.run.log_format)
+    problems = _flag_problems(args, settings)
+    if problems:
+        return _refuse("; ".join(problems))
     from flows.runner import run
 
     try:
         monitor = run(settings)
-    except ValueError as exc:  # e.g. a warm start the store cannot vouch for
-        print(f"driftline: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:  # StartupError, or a warm start the store cannot vouch for
+        return _refuse(str(exc))
     points = settings.builtin.drift_points if settings.run.source == "builtin" else None
     print(monitor.summary(points))
     if args.plot is not None:
@@ -177,6 +222,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"{i.file:<52} {i.model:<8} {i.version:>4} {i.shard:<8} {i.feature_version:<14} "
             f"{i.events_seen:>9,} {value:>14} {i.reason:<13} {i.created[:19]}"
         )
+        print(f"    labels {i.labels_text()}; learned from {i.features_text()}")
     return 0
 
 
@@ -249,8 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--events", type=int, help="Built-in stream: events to generate (0 = endless)."
     )
     run.add_argument("--seed", type=int, help="Built-in stream seed.")
-    run.add_argument("--events-file", type=Path, help="JSONL file of events (--source file).")
-    run.add_argument("--labels-file", type=Path, help="JSONL file of labels (--source file).")
+    run.add_argument(
+        "--events-file",
+        type=Path,
+        help="JSONL file of events, '-' for standard input (implies --source file).",
+    )
+    run.add_argument(
+        "--labels-file", type=Path, help="JSONL file of labels (implies --source file)."
+    )
     run.add_argument("--bootstrap-servers", help="Kafka brokers (--source/--sink kafka).")
     run.add_argument("--out", type=Path, help="Directory for JSONL outputs (--sink file).")
     run.add_argument(
@@ -342,8 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from connectors.shutdown import block_stop_signals, unblock_stop_signals
+
+    block_stop_signals()  # before any library starts a thread (the parser imports numpy)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.func not in (cmd_run, cmd_replay):  # no flow: Python's own handlers will do
+        unblock_stop_signals()
     return int(args.func(args) or 0)
 
 

@@ -139,7 +139,7 @@ def _show(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _holds_state(directory: Path) -> bool:
+def holds_state(directory: Path) -> bool:
     """Whether resuming the store would restore anything: a snapshot in any partition.
 
     A store created but never snapshotted (a start-up that failed later, or one
@@ -172,7 +172,7 @@ def recovery_config(settings: Settings, feature_version: str) -> RecoveryConfig 
     if section.directory is None:
         return None
     directory = section.directory
-    if _holds_state(directory):
+    if holds_state(directory):
         check_recovery_manifest(settings, feature_version)
         log.info("resuming from recovery store", extra={"directory": str(directory)})
     else:

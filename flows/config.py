@@ -8,13 +8,60 @@ Everything is validated at start-up so a bad value fails before the first event.
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+STDIN = Path("-")  # `--events-file -`: read events from standard input
+
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_SHORT_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)(ms|s|m|h|d|w))", re.IGNORECASE)
+
+
+def _short_duration(value: Any) -> Any:
+    """`5m`, `1h30m`, `30s`, `250ms` as a timedelta; anything else is left to pydantic.
+
+    pydantic reads ISO-8601 (`PT5M`), `HH:MM:SS` and plain seconds; people write
+    durations the short way in TOML and environment variables too.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    parts = _SHORT_DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts).lower() != text.lower():
+        return value
+    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts))
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError(f"must be a positive duration, got {value}")
+    return value
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError(f"must not be negative, got {value}")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_short_duration), AfterValidator(_not_negative)]
+PositiveDuration = Annotated[timedelta, BeforeValidator(_short_duration), AfterValidator(_positive)]
 
 
 class StartupError(ValueError):
@@ -59,7 +106,7 @@ class BuiltinStreamConfig(_Section):
     labels: Literal["inline", "separate"] = Field(
         "inline", description="Labels inside events, or as their own delayed messages."
     )
-    label_delay: timedelta = Field(
+    label_delay: Duration = Field(
         timedelta(seconds=5), description="Mean event-time delay of a separate label."
     )
     label_delay_kind: Literal["fixed", "exponential"] = "exponential"
@@ -134,25 +181,34 @@ class WindowSpec(_Section):
     """One windowed aggregate family: stats of `field` per key over `period`."""
 
     field: str | None = Field(None, description="Numeric feature; None = event counts only.")
-    period: timedelta
+    period: PositiveDuration
     stats: list[Literal["count", "mean", "std", "sum"]] = Field(
         default_factory=lambda: ["count", "mean", "std"]
     )
+
+
+def builtin_windows() -> list[WindowSpec]:
+    """The built-in stream's windows: event counts, and its loan amounts over 5 min and 1 h."""
+    return [
+        WindowSpec(field=None, period=timedelta(minutes=5), stats=["count"]),
+        WindowSpec(field="loan", period=timedelta(minutes=5), stats=["mean", "std"]),
+        WindowSpec(field="loan", period=timedelta(hours=1), stats=["count", "mean"]),
+    ]
 
 
 class FeaturesConfig(_Section):
     windows: list[WindowSpec] = Field(
         default_factory=lambda: [
             WindowSpec(field=None, period=timedelta(minutes=5), stats=["count"]),
-            WindowSpec(field="loan", period=timedelta(minutes=5), stats=["mean", "std"]),
-            WindowSpec(field="loan", period=timedelta(hours=1), stats=["count", "mean"]),
-        ]
+            WindowSpec(field=None, period=timedelta(hours=1), stats=["count"]),
+        ],
+        description="Defaults read no field of the events (they cannot know your fields).",
     )
     time_since_last: bool = True
-    allowed_lateness: timedelta = Field(
+    allowed_lateness: Duration = Field(
         timedelta(seconds=30), description="Older than the key's newest event minus this = late."
     )
-    idle_ttl: timedelta | None = Field(
+    idle_ttl: PositiveDuration | None = Field(
         None,
         description="Drop an entity's windows after this much wall-clock idleness "
         "(default: the longest window plus the allowed lateness).",
@@ -160,8 +216,6 @@ class FeaturesConfig(_Section):
 
     @model_validator(mode="after")
     def _lateness_below_periods(self) -> FeaturesConfig:
-        if self.idle_ttl is not None and self.idle_ttl <= timedelta(0):
-            raise ValueError("idle_ttl must be positive")
         for w in self.windows:
             if w.period <= self.allowed_lateness:
                 raise ValueError(
@@ -200,11 +254,37 @@ class ModelConfig(_Section):
             raise ValueError(f"unknown model {name!r}; choose one of {sorted(CATALOG)}")
         return name
 
+    @model_validator(mode="after")
+    def _labels_fit_the_model(self) -> ModelConfig:
+        """Label type, classes and model agree, or no label could ever be learned."""
+        from flows.models import CATALOG
+
+        spec = CATALOG[self.name]
+        if spec.task == "classification" and spec.binary_only and self.label_type != "bool":
+            raise ValueError(
+                f"model.name {self.name!r} is a binary classifier: it needs model.label_type "
+                f'"bool" (labels true/false or 0/1), got {self.label_type!r}; pick a '
+                "multi-class model (hat, arf) for int or str labels"
+            )
+        if self.classes is not None:
+            self.classes = [_class_of(c, self.label_type) for c in self.classes]
+        return self
+
+
+def _class_of(value: bool | int | str, label_type: str) -> bool | int | str:
+    """One entry of `model.classes` as a value of `model.label_type` (0/1 allowed for bool)."""
+    if label_type == "bool" and value.__class__ is int and value in (0, 1):
+        return bool(value)
+    expected = {"bool": bool, "int": int, "str": str}[label_type]
+    if value.__class__ is not expected:
+        raise ValueError(f"model.classes entry {value!r} is not of model.label_type {label_type!r}")
+    return value
+
 
 class LabelsConfig(_Section):
     """Delayed labels: how long a prediction waits for its label, and how many may wait."""
 
-    ttl: timedelta = Field(timedelta(hours=1), description="In event time.")
+    ttl: PositiveDuration = Field(timedelta(hours=1), description="In event time.")
     max_pending: int = Field(200_000, ge=1, description="Per model shard.")
 
 
@@ -248,10 +328,10 @@ class RecoverySection(_Section):
 
     directory: Path | None = Field(None, description="Recovery store; None = no recovery.")
     partitions: int = Field(1, ge=1, description="Store partitions, created when missing.")
-    snapshot_interval: timedelta = Field(
+    snapshot_interval: PositiveDuration = Field(
         timedelta(seconds=5), description="How often state is snapshotted (the epoch length)."
     )
-    backup_interval: timedelta = Field(
+    backup_interval: Duration = Field(
         timedelta(0), description="Keep superseded snapshots this long (for off-box backups)."
     )
 
@@ -267,7 +347,7 @@ class ValidationConfig(_Section):
     max_features: int = Field(256, ge=1)
     max_string: int = Field(256, ge=1)
     min_event_time: datetime = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
-    max_future: timedelta = timedelta(days=1)
+    max_future: Duration = timedelta(days=1)
 
 
 class RunConfig(_Section):
@@ -282,7 +362,7 @@ class RunConfig(_Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     console_alerts: bool = True
-    epoch_interval: timedelta = timedelta(seconds=2)
+    epoch_interval: PositiveDuration = timedelta(seconds=2)
     shutdown_timeout: float = Field(
         30.0,
         gt=0,
@@ -327,10 +407,46 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _source_has_inputs(self) -> Settings:
-        if self.run.source == "file" and self.files.events_path is None:
-            raise ValueError("run.source = 'file' needs files.events_path")
-        if self.run.source == "file" and not self.files.events_path.is_file():  # type: ignore[union-attr]
-            raise ValueError(f"files.events_path {self.files.events_path} does not exist")
+        files = self.files
+        if self.run.source != "file":
+            if files.labels_path is not None:
+                raise ValueError(
+                    "files.labels_path (--labels-file) is only read with run.source = 'file' "
+                    f"(--source file), not {self.run.source!r}"
+                )
+            return self
+        if files.events_path is None:
+            raise ValueError("run.source = 'file' needs files.events_path (--events-file)")
+        if files.events_path == STDIN:
+            if self.recovery.directory is not None:
+                raise ValueError(
+                    "files.events_path '-' (standard input) cannot be resumed: drop "
+                    "recovery.directory (--recovery-dir) or read from a file"
+                )
+        else:
+            _readable_file("files.events_path (--events-file)", files.events_path)
+        if files.labels_path is not None:
+            _readable_file("files.labels_path (--labels-file)", files.labels_path)
+        return self
+
+    @model_validator(mode="after")
+    def _builtin_stream_windows(self) -> Settings:
+        """The built-in stream brings windows over its own `loan` field, unless set.
+
+        The general defaults read no field (they cannot know a user's); the
+        demo stream would otherwise show no windowed feature of a value.
+        """
+        if self.run.source == "builtin" and "windows" not in self.features.model_fields_set:
+            self.features.windows = builtin_windows()
+        return self
+
+    @model_validator(mode="after")
+    def _outputs_can_be_written(self) -> Settings:
+        directory = self.sinks.directory
+        if self.run.sink == "file" and directory.exists() and not directory.is_dir():
+            raise ValueError(
+                f"sinks.directory (--out) {directory} is a file; outputs need a directory"
+            )
         return self
 
     @classmethod
@@ -343,6 +459,15 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+def _readable_file(setting: str, path: Path) -> None:
+    if not path.exists():
+        raise ValueError(f"{setting} {path} does not exist")
+    if not path.is_file():
+        raise ValueError(f"{setting} {path} is not a file")
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"{setting} {path} cannot be read (permissions)")
 
 
 class _FileSource(PydanticBaseSettingsSource):
@@ -369,3 +494,51 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
         return Settings(**(overrides or {}))
     finally:
         _FileSource.path = None
+
+
+ENV_PREFIX = "DRIFTLINE_"
+
+
+def _setting_names() -> dict[str, str]:
+    """`SECTION__FIELD` -> `section.field` for every setting an environment variable can set."""
+    names = {}
+    for section, info in Settings.model_fields.items():
+        names[section.upper()] = section
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for name in annotation.model_fields:
+                names[f"{section}__{name}".upper()] = f"{section}.{name}"
+    return names
+
+
+def unknown_environment(environ: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """`DRIFTLINE_*` variables that set nothing: (errors, warnings).
+
+    A variable that is a misspelt setting (one underscore where two belong, as in
+    `DRIFTLINE_MODEL_NAME`) is an error: the user meant a setting and would run
+    without it. Any other unknown name is only a warning, because a deployment
+    shares the prefix with things driftline does not own: Kubernetes sets
+    `DRIFTLINE_PORT`, `DRIFTLINE_SERVICE_HOST`, ... for a Service named driftline.
+    Nested table entries (`DRIFTLINE_KAFKA__SETTINGS__...`) are checked by the
+    settings themselves.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    known = _setting_names()
+    squashed = {name.replace("__", "_"): name for name in known}
+    errors, warnings = [], []
+    for var in sorted(environ):
+        if not var.upper().startswith(ENV_PREFIX):
+            continue
+        rest = var[len(ENV_PREFIX) :].upper()
+        parts = rest.split("__")
+        if rest in known or "__".join(parts[:2]) in known:
+            continue
+        meant = squashed.get(rest.replace("__", "_"))
+        if meant is not None:
+            errors.append(
+                f"environment variable {var} sets nothing: did you mean "
+                f"{ENV_PREFIX}{meant} ({known[meant]})? Sections and names are joined by '__'"
+            )
+        else:
+            warnings.append(f"environment variable {var} matches no setting and is ignored")
+    return errors, warnings

@@ -23,6 +23,7 @@ from flows.events import Event
 from flows.windows import RollingMoments
 
 VECTORIZER_VERSION = 1  # bump when `vectorize` changes meaning
+FIELD_CHECK_EVENTS = 1000  # events that must show a window's field before it is reported
 
 
 def feature_set_version(config: FeaturesConfig) -> str:
@@ -135,6 +136,36 @@ class Featured:
     shard: str = ""  # model key, set when routed to the scoring step
 
 
+class WindowFieldCheck:
+    """Whether each window's field shows up as a number in the first events.
+
+    A window over a field the events never carry (a typo, or a default written
+    for other data) reads zeros forever without a word; this watches the first
+    `events` events of a process and reports each such field once. Only those
+    events pay for it.
+    """
+
+    def __init__(self, fields: tuple[str, ...], events: int) -> None:
+        self.numeric = dict.fromkeys(fields, 0)
+        self.events = events
+        self.checked = 0
+        self.done = not fields
+
+    def observe(self, features: list[dict[str, object]]) -> list[str]:
+        """Count a batch's features; the fields never seen as numbers once the check ends."""
+        numeric = self.numeric
+        for feats in features:
+            for name in numeric:
+                value = feats.get(name)
+                if value.__class__ is float or value.__class__ is int:
+                    numeric[name] += 1
+        self.checked += len(features)
+        if self.checked < self.events:
+            return []
+        self.done = True
+        return [name for name, n in numeric.items() if n == 0]
+
+
 class FeatureSet:
     """The feature definitions: builds per-entity state and feature vectors."""
 
@@ -146,6 +177,8 @@ class FeatureSet:
         self.time_since_last = config.time_since_last
         longest = max((w.period for w in self.windows), default=timedelta(0))
         self.idle_ttl = config.idle_ttl or longest + self.allowed_lateness
+        fields = tuple(dict.fromkeys(w.field for w in self.windows if w.field is not None))
+        self.field_check = WindowFieldCheck(fields, FIELD_CHECK_EVENTS)
 
     def new_state(self) -> EntityWindows:
         return EntityWindows(self.windows)

@@ -19,6 +19,7 @@ class ModelSpec:
     task: Task
     build: Callable[[int], base.Estimator]
     description: str
+    binary_only: bool = False  # learns true/false only (River's LogisticRegression)
 
 
 def _logreg(seed: int) -> base.Estimator:
@@ -44,7 +45,13 @@ def _hatr(seed: int) -> base.Estimator:
 CATALOG: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("logreg", "classification", _logreg, "StandardScaler | LogisticRegression"),
+        ModelSpec(
+            "logreg",
+            "classification",
+            _logreg,
+            "StandardScaler | LogisticRegression",
+            binary_only=True,
+        ),
         ModelSpec("hat", "classification", _hat, "HoeffdingAdaptiveTreeClassifier"),
         ModelSpec("arf", "classification", _arf, "ARFClassifier(n_models=10)"),
         ModelSpec("linreg", "regression", _linreg, "StandardScaler | LinearRegression"),

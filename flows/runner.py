@@ -3,70 +3,24 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
-from types import FrameType
+from pathlib import Path
 
-from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.recovery import RecoveryConfig
 from bytewax.testing import run_main
 
-from connectors.registry import build_io
-from connectors.shutdown import clear_stop, request_stop
+from connectors.kafka_admin import check_kafka
+from connectors.registry import build_io, sample_features
+from connectors.shutdown import SignalWatcher, clear_stop
 from flows import telemetry
-from flows.config import Settings
+from flows.compatibility import check_warm_start, holds_state, recovery_config
+from flows.config import Settings, StartupError
 from flows.dataflow import FlowIO, build_dataflow
 from flows.features import feature_set_version
-from flows.model_store import ModelStore
 from flows.monitor import RunMonitor
+from flows.preflight import SAMPLE_EVENTS, check_output_directory, check_window_fields
 
 log = logging.getLogger("driftline")
-
-
-def _install_signal_handlers() -> None:
-    """SIGTERM/SIGINT end the sources; the flow drains, sinks flush, state snapshots."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        log.warning("stop requested, draining", extra={"signal": signal.Signals(signum).name})
-        request_stop()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
-def recovery_config(settings: Settings) -> RecoveryConfig | None:
-    """Bytewax recovery for the configured store, initialising it when missing."""
-    section = settings.recovery
-    if section.directory is None:
-        return None
-    directory = section.directory
-    if not directory.exists() or not any(directory.iterdir()):
-        directory.mkdir(parents=True, exist_ok=True)
-        init_db_dir(directory, section.partitions)
-        log.info("recovery store created", extra={"directory": str(directory)})
-    else:
-        log.info("resuming from recovery store", extra={"directory": str(directory)})
-    return RecoveryConfig(directory, backup_interval=section.backup_interval)
-
-
-def check_warm_start(settings: Settings, feature_version: str) -> None:
-    """Fail at start-up when the configured warm start cannot be used."""
-    ref = settings.model.warm_start
-    if not ref:
-        return
-    store = ModelStore(settings.model.store)
-    info = store.resolve(ref, settings.model.name)
-    if info.model != settings.model.name:
-        raise ValueError(f"warm start {info.file} is a {info.model!r}, not {settings.model.name!r}")
-    if info.feature_version != feature_version:
-        raise ValueError(
-            f"warm start {info.file} was trained on feature set {info.feature_version}, "
-            f"this run computes {feature_version}: refusing a train/serve skew"
-        )
-    store.load(info)  # checksum verified now, not mid-stream
-    log.info("warm start", extra={"snapshot": info.file, "version": info.version})
 
 
 def run(
@@ -76,28 +30,60 @@ def run(
     recovery: RecoveryConfig | None = None,
     serve_metrics: bool | None = None,
 ) -> RunMonitor:
-    """Run the job until its sources end (or a stop is requested); returns the monitor."""
+    """Run the job until its sources end (or a stop is requested); returns the monitor.
+
+    Raises :class:`StartupError` (a ValueError) for anything found wrong before
+    the flow starts. SIGTERM/SIGINT drain the flow within `run.shutdown_timeout`.
+    """
     clear_stop()
+    with SignalWatcher(settings.run.shutdown_timeout):  # before any thread starts
+        return _run(settings, io, monitor, recovery, serve_metrics)
+
+
+def preflight(settings: Settings, feature_version: str) -> None:
+    """Everything that can be found wrong before the flow starts, in the order a user fixes it."""
+    check_kafka(settings)
+    check_output_directory(settings)
+    check_window_fields(settings, sample_features(settings, SAMPLE_EVENTS))
+    check_warm_start(settings, feature_version)
+
+
+def _serve_metrics(settings: Settings) -> None:
+    port = settings.metrics.port
+    if port and settings.run.process_id:  # one endpoint per process of a cluster
+        port += settings.run.process_id
+    try:
+        telemetry.serve(settings.metrics.host, port)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot serve metrics on {settings.metrics.host}:{port} ({exc.strerror}); "
+            "set metrics.port / --metrics-port, or --no-metrics"
+        ) from exc
+
+
+def _run(
+    settings: Settings,
+    io: FlowIO | None,
+    monitor: RunMonitor | None,
+    recovery: RecoveryConfig | None,
+    serve_metrics: bool | None,
+) -> RunMonitor:
+    feature_version = feature_set_version(settings.features)
+    preflight(settings, feature_version)
+    store = settings.recovery.directory if recovery is None else Path(recovery.db_dir)
+    resumed = store is not None and holds_state(store)  # before a new store is made
+    recovery = recovery or recovery_config(settings, feature_version)
     monitor = monitor or RunMonitor(
-        progress_every=settings.run.progress_every, console_alerts=settings.run.console_alerts
+        progress_every=settings.run.progress_every,
+        console_alerts=settings.run.console_alerts,
+        progress_format=settings.run.log_format,
+        resumed=resumed,
     )
-    check_warm_start(settings, feature_set_version(settings.features))
     io = io or build_io(settings)
-    recovery = recovery or recovery_config(settings)
     epoch = settings.run.epoch_interval if recovery is None else settings.recovery.snapshot_interval
     flow = build_dataflow(settings, io, monitor, recovering=recovery is not None)
     if serve_metrics if serve_metrics is not None else settings.metrics.enabled:
-        port = settings.metrics.port
-        if port and settings.run.process_id:  # one endpoint per process of a cluster
-            port += settings.run.process_id
-        try:
-            telemetry.serve(settings.metrics.host, port)
-        except OSError as exc:
-            raise ValueError(
-                f"cannot serve metrics on {settings.metrics.host}:{port} ({exc.strerror}); "
-                "set metrics.port / --metrics-port, or --no-metrics"
-            ) from exc
-    _install_signal_handlers()
+        _serve_metrics(settings)
     kafka = {}
     if "kafka" in (settings.run.source, settings.run.sink):
         from connectors.kafka import client_config, redacted
@@ -111,7 +97,7 @@ def run(
             "source": settings.run.source,
             "sink": settings.run.sink,
             "model": settings.model.name,
-            "feature_version": feature_set_version(settings.features),
+            "feature_version": feature_version,
             "workers": settings.run.workers,
         },
     )

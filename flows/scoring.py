@@ -26,13 +26,13 @@ from flows.config import Settings
 from flows.drift import ConceptDriftMonitor, DataDriftMonitor
 from flows.events import DeadLetter, to_json
 from flows.features import Featured
-from flows.labels import ArrivedLabel, LabelJoin, Served
+from flows.labels import ArrivedLabel, LabelJoin, Served, outcome_of
 from flows.model_store import InputNames, ModelStore, derived_feature_names
 from flows.models import CATALOG, build_baseline, build_metric, build_model, metric_class
 
 log = logging.getLogger(__name__)
 
-# ("prediction", dict), ("alert", Alert), or ("outcome", (event_id, right, baseline_right))
+# ("prediction", dict), ("alert", Alert), or ("outcome", Classified | Regressed)
 # for the run monitor when a prediction meets its label (not written to any sink).
 Output = tuple[str, Any]
 
@@ -135,6 +135,7 @@ class ModelShard:
             return
         event = f.event  # type: ignore[union-attr]
         x = f.x  # type: ignore[union-attr]
+        self.inputs.served(x, self.shard)
         y_pred, score = self.predict(x)
         b_pred = self.baseline.predict_one(x)
         self.seen += 1
@@ -166,6 +167,7 @@ class ModelShard:
         c_pred = self.challenge.predict(x) if self.challenge is not None else NOT_PREDICTED
         served = Served(event.id, event.key, event.ts, x, y_pred, b_pred, self.version, c_pred)
         if event.label is not None:
+            join.observe(event.ts)  # its time ages the labels waiting for other events
             stats.labelled += 1
             out.extend(self.learn(served, event.label, "events"))
             return
@@ -174,28 +176,37 @@ class ModelShard:
             stats.labelled += 1
             out.extend(self.learn(served, early.label))
 
-    def label_problem(self, y: Any) -> str | None:
-        """Why `y` cannot be learned by this shard's model, or None.
+    def check_label(self, y: Any) -> tuple[Any, str | None]:
+        """`y` as this shard's model learns it, and why it cannot be learned (or None).
 
         Checked before anything changes state: a classifier takes labels of
-        `model.label_type` (and of `model.classes` when set), a regressor finite numbers.
+        `model.label_type` (for "bool" also the numbers 0 and 1, as most data
+        writes a binary label) and of `model.classes` when set; a regressor
+        takes finite numbers.
         """
         if self.task == "regression":
             if y.__class__ is bool or not isinstance(y, int | float) or not math.isfinite(y):
-                return f"regression label must be a finite number, got {y!r}"
-            return None
-        if y.__class__ is not self.label_type:
-            return f"label {y!r} is not of the model's label type {self.label_type.__name__}"
+                return y, f"regression label must be a finite number, got {y!r}"
+            return y, None
+        label_type = self.label_type
+        if label_type is bool and y.__class__ in (int, float) and (y == 0 or y == 1):
+            y = y == 1
+        if y.__class__ is not label_type:
+            accepted = "true/false or 0/1" if label_type is bool else label_type.__name__
+            return y, (
+                f"label {y!r} is not of model.label_type {label_type.__name__} "
+                f"(accepted: {accepted})"
+            )
         if self.classes is not None and y not in self.classes:
-            return f"label {y!r} is not one of {self.classes}"
-        return None
+            return y, f"label {y!r} is not one of model.classes {self.classes}"
+        return y, None
 
     def learn(self, served: Served, y: Any, source: str = "labels") -> list[Output]:
         """Prequential update and learning with the features as served; may raise alerts.
 
         `source` says where a label that cannot be learned came from, for its dead letter.
         """
-        problem = self.label_problem(y)
+        y, problem = self.check_label(y)
         if problem is not None:
             return [("dead_letter", _label_dead_letter(served, y, problem, source))]
         self.labelled += 1
@@ -206,14 +217,12 @@ class ModelShard:
         if b_pred is not None:
             self.baseline_metric.update(y, b_pred)
             self.baseline_rolling.update(y, b_pred)
+        self.inputs.learned(x)
         self.model.learn_one(x, y)
         self.baseline.learn_one(x, y)
         if self.drift_config.challenger_warm_start:
             self.recent.append((x, y))
-        if self.task == "classification":
-            out: list[Output] = [("outcome", (served.event_id, y_pred == y, b_pred == y))]
-        else:
-            out = [("outcome", (served.event_id, None, None))]
+        out: list[Output] = [("outcome", outcome_of(self.task, served.event_id, y, y_pred, b_pred))]
         if self.challenge is not None:
             verdict = self.challenge.learn(x, y, y_pred, served.c_pred)
             if verdict is not None:
@@ -325,6 +334,7 @@ class ModelShard:
         self.latest_version += 1
         self.model = build_model(self.model_name, self.seed + self.latest_version)
         self.version = self.latest_version
+        self.inputs = InputNames(self.inputs.derived)  # a fresh model has learned nothing
         self.concept.reset()
         return self._alert("model_reset", at, {"from_version": old, "reason": reason})
 

@@ -8,6 +8,7 @@ they are immutable as bytewax requires and cost one pickle per changed key.
 from __future__ import annotations
 
 import itertools
+import logging
 import pickle
 import time
 from collections import Counter as Tally
@@ -25,6 +26,8 @@ from flows.labels import ArrivedLabel
 from flows.model_store import worth_snapshotting
 from flows.scoring import ModelShard, ShardStats
 from flows.sharding import shard_of
+
+log = logging.getLogger("driftline")
 
 
 class ParseInputs:
@@ -132,6 +135,8 @@ class FeatureLogic(StatefulBatchLogic):
         fs, entities = self.features, self.entities
         featurize, new_state = fs.featurize, fs.new_state
         now = time.time()
+        if not fs.field_check.done:
+            _check_window_fields(fs, values)
         out = []
         for group in values:
             for seq, ingest, e in group:
@@ -163,6 +168,21 @@ class FeatureLogic(StatefulBatchLogic):
         blob = pickle.dumps(self.entities, protocol=pickle.HIGHEST_PROTOCOL)
         telemetry.SNAPSHOT_WRITTEN.labels("features").inc(len(blob))
         return blob
+
+
+def _check_window_fields(fs: FeatureSet, values: list[list[tuple[int, float, Event]]]) -> None:
+    missing = fs.field_check.observe([e.features for group in values for _, _, e in group])
+    for i, w in enumerate(fs.config.windows):
+        if w.field in missing:
+            telemetry.WINDOW_FIELD_MISSING.labels(w.field).set(1)
+            log.warning(
+                "window field never seen as a number: its window reads zeros",
+                extra={
+                    "setting": f"features.windows[{i}].field",
+                    "field": w.field,
+                    "events": fs.field_check.checked,
+                },
+            )
 
 
 def _arrival(item: Featured | ArrivedLabel) -> int:
@@ -223,7 +243,9 @@ class ScoreLogic(StatefulBatchLogic):
             model_value, base_value = s.rolling.get(), s.baseline_rolling.get()
             telemetry.MODEL_METRIC.labels(s.model_name, metric, "model").set(model_value)
             telemetry.MODEL_METRIC.labels(s.model_name, metric, "baseline").set(base_value)
-            telemetry.MODEL_LIFT.labels(s.model_name, metric).set(model_value - base_value)
+            better = s.metric.bigger_is_better
+            lift = model_value - base_value if better else base_value - model_value
+            telemetry.MODEL_LIFT.labels(s.model_name, metric).set(lift)
         telemetry.MODEL_VERSION.labels(s.model_name, s.shard).set(s.version)
         outcomes = s.join.outcomes
         if outcomes != self._reported:

@@ -31,7 +31,9 @@ MODEL_METRIC = Gauge(
     ["model", "metric", "scorer"],
 )
 MODEL_LIFT = Gauge(
-    "driftline_model_lift", "Rolling metric of the model minus the baseline's.", ["model", "metric"]
+    "driftline_model_lift",
+    "How much better the model's rolling metric is than the baseline's (positive = better).",
+    ["model", "metric"],
 )
 DRIFT_ALERTS = Counter("driftline_drift_alerts", "Alerts raised.", ["kind", "detector"])
 MODEL_VERSION = Gauge("driftline_model_version", "Current model version.", ["model", "shard"])
@@ -46,6 +48,12 @@ SNAPSHOT_BYTES = Gauge(
 )
 SNAPSHOT_WRITTEN = Counter(
     "driftline_snapshot_bytes", "Bytes of state snapshots taken, by step.", ["step"]
+)
+
+WINDOW_FIELD_MISSING = Gauge(
+    "driftline_window_field_missing",
+    "1 when a window's field was not a number in any of the first events checked.",
+    ["field"],
 )
 TRACKED_FEATURES = Gauge(
     "driftline_data_drift_features",
@@ -63,6 +71,7 @@ UNTRACKED_FEATURE_VALUES = Counter(
 )
 
 _ALL = (
+    WINDOW_FIELD_MISSING,
     EVENTS,
     DEAD_LETTERS,
     LATE_EVENTS,
@@ -102,7 +111,12 @@ def metric_names() -> set[str]:
     return names
 
 
-def serve(host: str, port: int) -> None:
-    """Start the /metrics endpoint (in a daemon thread)."""
-    start_http_server(port, addr=host, registry=REGISTRY)
-    log.info("metrics endpoint listening", extra={"url": f"http://{host}:{port}/metrics"})
+def serve(host: str, port: int) -> int:
+    """Start the /metrics endpoint (in a daemon thread); returns the port it listens on.
+
+    Port 0 lets the system choose: the log then names the port actually bound.
+    """
+    server, _ = start_http_server(port, addr=host, registry=REGISTRY)
+    bound = int(server.server_port)
+    log.info("metrics endpoint listening", extra={"url": f"http://{host}:{bound}/metrics"})
+    return bound
