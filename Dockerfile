@@ -13,6 +13,7 @@ WORKDIR /app
 COPY pyproject.toml README.m[d] ./
 COPY flows ./flows
 COPY connectors ./connectors
+COPY evaluation ./evaluation
 RUN pip install . \
     && useradd --create-home --uid 10001 driftline \
     && mkdir -p /var/lib/driftline \

@@ -36,7 +36,7 @@ bench-quick: $(TSTAMP)
 
 lint: $(TSTAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check flows connectors
+	$(BIN)/ruff format --check flows connectors evaluation
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

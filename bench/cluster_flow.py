@@ -15,9 +15,9 @@ import orjson
 
 from bench.common import WATCH, quiet_settings, timed_sink, timed_source
 from bench.driftline_flow import _merge
-from connectors.registry import build_io
-from flows.config import load_settings
-from flows.dataflow import FlowIO, build_dataflow
+from driftline.connectors.registry import build_io
+from driftline.flows.config import load_settings
+from driftline.flows.dataflow import FlowIO, build_dataflow
 
 
 def _write_timings() -> None:

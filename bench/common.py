@@ -45,8 +45,8 @@ def parse_results(stdout: str) -> list[dict[str, Any]]:
 
 def generate_events(n: int, seed: int = 42, keys: int = 500) -> list[dict[str, Any]]:
     """`n` events of the built-in drifting stream (defaults, no malformed messages)."""
-    from connectors.builtin import drifting_events
-    from flows.config import BuiltinStreamConfig
+    from driftline.connectors.builtin import drifting_events
+    from driftline.flows.config import BuiltinStreamConfig
 
     cfg = BuiltinStreamConfig(events=n, seed=seed, keys=keys, bad_every=0)
     return list(drifting_events(cfg))

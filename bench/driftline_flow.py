@@ -5,7 +5,7 @@ Modes:
           (batch_size 500), outputs to NullSink.
   kafka   the configured Kafka source and sink (``kafka.tail = false``, so the
           run ends at the end of the topic).
-  file    JSONL replay (connectors.files.JsonlSource) to NullSink while sampling
+  file    JSONL replay (driftline.connectors.files.JsonlSource) to NullSink while sampling
           RSS: the memory bench (events are read lazily, so RSS is the flow's).
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import WATCH, RssSampler, emit, load_raw, quiet_settings, timed_sink, timed_source
-from flows.config import load_settings
-from flows.dataflow import FlowIO
+from driftline.flows.config import load_settings
+from driftline.flows.dataflow import FlowIO
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -32,9 +32,9 @@ def run_flow(mode: str, overrides: dict[str, Any], events_file: Path | None) -> 
     """Run the flow once in this process; return throughput, accuracy and outputs."""
     from bytewax.testing import TestingSource
 
-    from connectors.files import JsonlSource, NullSink
-    from connectors.registry import build_io
-    from flows.runner import run
+    from driftline.connectors.files import JsonlSource, NullSink
+    from driftline.connectors.registry import build_io
+    from driftline.flows.app.runner import run
 
     settings = load_settings(None, _merge(quiet_settings(), overrides))
     sampler: RssSampler | None = None

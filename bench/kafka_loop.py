@@ -19,7 +19,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from river import metrics
 
 from bench.common import emit
-from flows.models import build_model
+from driftline.flows.scoring.catalog import build_model
 
 _STOP = threading.Event()
 

@@ -41,10 +41,10 @@ def main() -> None:
 
     from bytewax.testing import TestingSource
 
-    from connectors.files import NullSink
-    from flows.config import load_settings
-    from flows.dataflow import FlowIO
-    from flows.runner import run
+    from driftline.connectors.files import NullSink
+    from driftline.flows.app.runner import run
+    from driftline.flows.config import load_settings
+    from driftline.flows.dataflow import FlowIO
 
     path = Path(tempfile.mkdtemp(prefix="driftline-profile-")) / "events.jsonl"
     write_events(generate_events(args.events), path)

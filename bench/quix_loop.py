@@ -3,7 +3,7 @@
 Quix Streams 3.x pins confluent-kafka<2.13 and pydantic<2.14, which conflict
 with driftline's own pins, so it lives in its own virtualenv; this module
 needs only quixstreams, river and orjson (plus the repo on sys.path for
-``flows.models``, which imports nothing but River).
+``driftline.flows.scoring.catalog``, which imports nothing but River).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from river import metrics
 
 from bench.common import emit
-from flows.models import build_model
+from driftline.flows.scoring.catalog import build_model
 
 
 def run(bootstrap: str, topic: str, out_topic: str, n: int, guarantee: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import orjson
 from river import metrics
 
 from bench.common import emit, load_raw
-from flows.models import build_model
+from driftline.flows.scoring.catalog import build_model
 
 
 def timed_loop(data: list[tuple[dict[str, float], bool]]) -> dict[str, float]:
@@ -42,9 +42,9 @@ def run_floor(raws: list[bytes]) -> dict[str, float]:
 
 def run_features(raws: list[bytes]) -> dict[str, float]:
     """The floor loop over driftline's feature vectors (default feature set)."""
-    from flows.config import FeaturesConfig, ValidationConfig
-    from flows.events import Parser
-    from flows.features import FeatureSet
+    from driftline.flows.config import FeaturesConfig, ValidationConfig
+    from driftline.flows.features.feature_set import FeatureSet
+    from driftline.flows.parse.events import Parser
 
     events = Parser("events", ValidationConfig()).parse_batch(raws).good
     features = FeatureSet(FeaturesConfig())

@@ -22,10 +22,10 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from river import datasets
 from river.datasets import synth
 
-from connectors.malformed import MALFORMED
-from connectors.shutdown import stop_requested
-from flows.config import BuiltinStreamConfig
-from flows.events import LabelBytes
+from driftline.connectors.malformed import MALFORMED
+from driftline.connectors.shutdown import stop_requested
+from driftline.flows.config import BuiltinStreamConfig
+from driftline.flows.parse.events import LabelBytes
 
 
 def _concept(cfg: BuiltinStreamConfig, function: int, seed: int) -> datasets.base.Dataset:

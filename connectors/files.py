@@ -15,9 +15,9 @@ from bytewax.outputs import (
     StatelessSinkPartition,
 )
 
-from connectors.shutdown import stop_requested
-from flows.config import STDIN
-from flows.events import LabelBytes
+from driftline.connectors.shutdown import stop_requested
+from driftline.flows.config import STDIN
+from driftline.flows.parse.events import LabelBytes
 
 
 class _JsonlReadPartition(StatefulSourcePartition[bytes, int | None]):

@@ -12,10 +12,10 @@ from pathlib import Path
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from connectors.kafka_admin import client_config
-from connectors.shutdown import stop_requested
-from flows.config import KafkaConfig
-from flows.events import LabelBytes
+from driftline.connectors.kafka.admin import client_config
+from driftline.connectors.shutdown import stop_requested
+from driftline.flows.config import KafkaConfig
+from driftline.flows.parse.events import LabelBytes
 
 log = logging.getLogger(__name__)
 

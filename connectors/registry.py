@@ -7,12 +7,12 @@ import itertools
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from connectors.builtin import BuiltinSource, drifting_events
-from connectors.files import JsonlOutputs, JsonlSource, NullSink
-from flows.config import STDIN, Settings
-from flows.dataflow import FlowIO
-from flows.events import Parser
-from flows.outputs import OUTPUTS
+from driftline.connectors.builtin import BuiltinSource, drifting_events
+from driftline.connectors.files import JsonlOutputs, JsonlSource, NullSink
+from driftline.flows.config import STDIN, Settings
+from driftline.flows.dataflow import FlowIO
+from driftline.flows.outputs.encode import OUTPUTS
+from driftline.flows.parse.events import Parser
 
 
 def events_source(settings: Settings) -> Source:
@@ -22,7 +22,7 @@ def events_source(settings: Settings) -> Source:
     if kind == "file":
         assert settings.files.events_path is not None
         return JsonlSource(settings.files.events_path, batch_size=settings.files.batch_size)
-    from connectors.kafka import kafka_source
+    from driftline.connectors.kafka import kafka_source
 
     return kafka_source(settings.kafka, settings.kafka.events_topic)
 
@@ -35,7 +35,7 @@ def labels_source(settings: Settings) -> Source | None:
             settings.files.labels_path, batch_size=settings.files.batch_size, labels=True
         )
     if kind == "kafka":
-        from connectors.kafka import kafka_source
+        from driftline.connectors.kafka import kafka_source
 
         return kafka_source(settings.kafka, settings.kafka.labels_topic, labels=True)
     return None
@@ -50,7 +50,7 @@ def outputs_sink(settings: Settings) -> Sink:
         )
     if kind == "null":
         return NullSink()
-    from connectors.kafka import kafka_outputs
+    from driftline.connectors.kafka import kafka_outputs
 
     return kafka_outputs(settings.kafka, settings.run.cluster_workers)
 

@@ -248,7 +248,7 @@ class ModelConfig(_Section):
     @field_validator("name")
     @classmethod
     def _known_model(cls, name: str) -> str:
-        from flows.models import CATALOG
+        from driftline.flows.scoring.catalog import CATALOG
 
         if name not in CATALOG:
             raise ValueError(f"unknown model {name!r}; choose one of {sorted(CATALOG)}")
@@ -257,7 +257,7 @@ class ModelConfig(_Section):
     @model_validator(mode="after")
     def _labels_fit_the_model(self) -> ModelConfig:
         """Label type, classes and model agree, or no label could ever be learned."""
-        from flows.models import CATALOG
+        from driftline.flows.scoring.catalog import CATALOG
 
         spec = CATALOG[self.name]
         if spec.task == "classification" and spec.binary_only and self.label_type != "bool":

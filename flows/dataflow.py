@@ -18,21 +18,14 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from flows.config import Settings
-from flows.events import Parser
-from flows.features import FeatureSet
-from flows.monitor import RunMonitor
-from flows.outputs import EncodeOutputs
-from flows.sharding import shard_keys, worker_routes
-from flows.steps import (
-    FeatureLogic,
-    KeyByShard,
-    ParseInputs,
-    ScoreLogic,
-    is_keyed,
-    is_label,
-    key_labels,
-)
+from driftline.flows.config import Settings
+from driftline.flows.features.feature_set import FeatureSet
+from driftline.flows.features.step import FeatureLogic
+from driftline.flows.outputs.encode import EncodeOutputs, OutputWatcher
+from driftline.flows.parse.events import Parser
+from driftline.flows.parse.step import ParseInputs, is_keyed, is_label, key_labels
+from driftline.flows.routing import shard_keys, worker_routes
+from driftline.flows.scoring.step import KeyByShard, ScoreLogic
 
 
 @dataclass
@@ -42,7 +35,8 @@ class FlowIO:
     `events` yields raw messages (bytes or str; a source may also yield a
     ready-made DeadLetter for a message it could not read). `labels`, when
     labels come on their own stream, yields raw label messages as
-    :class:`~flows.events.LabelBytes` (a source may also mix them into `events`). `outputs` takes
+    :class:`~driftline.flows.parse.events.LabelBytes` (a source may also mix them
+    into `events`). `outputs` takes
     `(output_name, json_bytes)` items, output_name in predictions, alerts,
     dead_letters, drift_reports; a sink with a true `per_worker` attribute
     (one partition per worker, named so they sort in worker order) takes
@@ -57,7 +51,7 @@ class FlowIO:
 def build_dataflow(
     settings: Settings,
     io: FlowIO,
-    monitor: RunMonitor | None = None,
+    monitor: OutputWatcher | None = None,
     name: str = "driftline",
     recovering: bool = True,
 ) -> Dataflow:

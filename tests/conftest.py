@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from flows.config import Settings, load_settings
-from flows.monitor import RunMonitor
+from driftline.flows.app.monitor import RunMonitor
+from driftline.flows.config import Settings, load_settings
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -57,7 +57,7 @@ def run_flow() -> Callable[[Settings], RunResult]:
     """Run the job in-process to the end of its source; returns its outputs."""
 
     def run(settings: Settings) -> RunResult:
-        from flows.runner import run as run_job
+        from driftline.flows.app.runner import run as run_job
 
         monitor = run_job(settings, serve_metrics=False)
         return RunResult(settings.sinks.directory, monitor)

@@ -12,9 +12,9 @@ from bytewax.dataflow import Dataflow
 from bytewax.outputs import StatefulSinkPartition
 from bytewax.testing import TestingSource
 
-from connectors.kafka import KafkaOutputs
-from flows.config import KafkaConfig
-from flows.sharding import shard_keys, worker_routes
+from driftline.connectors.kafka import KafkaOutputs
+from driftline.flows.config import KafkaConfig
+from driftline.flows.routing import shard_keys, worker_routes
 
 WORKERS = int(os.environ["ROUTING_WORKERS"])
 PROCESS = os.environ["ROUTING_PROCESS"]

@@ -35,8 +35,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from connectors.builtin import drifting_events
-from flows.config import BuiltinStreamConfig
+from driftline.connectors.builtin import drifting_events
+from driftline.flows.config import BuiltinStreamConfig
 from tests.broker import Broker, consume_all, create_topics, produce
 
 pytestmark = pytest.mark.kafka
@@ -112,7 +112,7 @@ def test_job_survives_a_broker_restart(own_broker: Broker, tmp_path: Path, crash
     log_path = tmp_path / "job.log"
     with open(log_path, "wb") as log:
         job = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "run", "--source", "kafka", "--sink", "kafka",
+            [sys.executable, "-m", "driftline.flows", "run", "--source", "kafka", "--sink", "kafka",
              "--no-metrics"],
             env=_job_env(broker, topics, idempotent=False),
             stdout=log,
@@ -165,7 +165,16 @@ def test_outputs_the_broker_cannot_take_stop_the_job_loudly(
     events = _events(N_FIRST + N_SECOND)
     env = {**_job_env(broker, topics, idempotent=True), "DRIFTLINE_KAFKA__FLUSH_TIMEOUT": "5"}
     job = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", "--source", "kafka", "--sink", "kafka"],
+        [
+            sys.executable,
+            "-m",
+            "driftline.flows",
+            "run",
+            "--source",
+            "kafka",
+            "--sink",
+            "kafka",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -2,9 +2,9 @@ from itertools import islice, pairwise
 
 import orjson
 
-from connectors.builtin import drifting_events, drifting_messages
-from connectors.malformed import MALFORMED
-from flows.config import BuiltinStreamConfig
+from driftline.connectors.builtin import drifting_events, drifting_messages
+from driftline.connectors.malformed import MALFORMED
+from driftline.flows.config import BuiltinStreamConfig
 
 
 def test_seeded_stream_repeats() -> None:

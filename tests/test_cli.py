@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from flows.cli import main
+from driftline.flows.app.cli import main
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"]])
@@ -16,7 +16,7 @@ def test_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_bad_config_exits_2_before_running() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", "--model", "nope", "--no-metrics"],
+        [sys.executable, "-m", "driftline.flows", "run", "--model", "nope", "--no-metrics"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -32,7 +32,7 @@ def test_sigterm_drains_flushes_and_summarises(tmp_path) -> None:
     import time
 
     job = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", "--events", "0", "--no-metrics",
+        [sys.executable, "-m", "driftline.flows", "run", "--events", "0", "--no-metrics",
          "--out", str(tmp_path / "out"), "--store", str(tmp_path / "models")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "DRIFTLINE_RUN__PROGRESS_EVERY": "0.5"},
@@ -58,7 +58,7 @@ def test_busy_metrics_port_is_a_clear_start_up_error(tmp_path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         proc = subprocess.run(
-            [sys.executable, "-m", "flows.cli", "run", "--events", "100",
+            [sys.executable, "-m", "driftline.flows", "run", "--events", "100",
              "--metrics-port", str(port), "--out", str(tmp_path)],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from flows.sharding import shard_keys
+from driftline.flows.routing import shard_keys
 from tests.broker import consume_all, free_port
 from tests.conftest import kafka_job_env
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.kafka
 N_EVENTS = 20_000
 
 
-CLI = [sys.executable, "-m", "flows.cli"]
+CLI = [sys.executable, "-m", "driftline.flows"]
 
 
 def _topics_with_events(broker, tmp_path: Path) -> tuple[dict[str, str], str]:

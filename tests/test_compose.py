@@ -150,7 +150,7 @@ def test_driftline_services_build_the_repo_image(services: dict[str, dict[str, A
 
 def test_commands_and_ordering(services: dict[str, dict[str, Any]]) -> None:
     assert _command(services["topics"]) == ["driftline", "topics", "create"]
-    from flows.cli import build_parser
+    from driftline.flows.app.cli import build_parser
 
     parser = build_parser()
     job = parser.parse_args(_command(services["driftline"])[1:])
@@ -185,8 +185,8 @@ def test_topic_names_match_defaults(services: dict[str, dict[str, Any]]) -> None
 
 
 def test_topic_defaults_in_code() -> None:
-    """The defaults the compose stack relies on are the ones in flows.config."""
-    from flows.config import KafkaConfig
+    """The defaults the compose stack relies on are the ones in driftline.flows.config."""
+    from driftline.flows.config import KafkaConfig
 
     kafka = KafkaConfig()
     for field, topic in DEFAULT_TOPICS.items():
@@ -199,7 +199,7 @@ def test_compose_env_is_valid_settings(
     """Every DRIFTLINE_* variable in compose is accepted by driftline's settings."""
     import os
 
-    from flows.config import load_settings
+    from driftline.flows.config import load_settings
 
     for name in DRIFTLINE_SERVICES:
         with monkeypatch.context() as m:
@@ -225,8 +225,8 @@ def test_dockerfile(services: dict[str, dict[str, Any]]) -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "driftline" in pyproject["project"]["scripts"]
     copied = " ".join(re.findall(r"^COPY (.+)$", text, re.M))
-    for package in pyproject["tool"]["setuptools"]["packages"]:
-        assert re.search(rf"(^|\s|\./){package}(/|\s|$)", copied) or ". ." in copied, package
+    for folder in pyproject["tool"]["setuptools"]["package-dir"].values():  # every mapped folder
+        assert re.search(rf"(^|\s|\./){folder}(/|\s|$)", copied) or ". ." in copied, folder
     metrics_port = _env(services["driftline"])["DRIFTLINE_METRICS__PORT"]
     assert f"EXPOSE {metrics_port}" in text
 
@@ -328,11 +328,11 @@ def test_dashboard_covers_the_key_metrics(dashboard: dict[str, Any]) -> None:
 
 
 def test_dashboard_metric_names_are_registered(dashboard: dict[str, Any]) -> None:
-    """Every metric in the dashboard's PromQL is one that flows.telemetry registers."""
-    from flows.telemetry import metric_names
+    """Every metric in the dashboard's PromQL is one that driftline registers."""
+    from driftline.flows.outputs.telemetry import metric_names
 
     registered = set(metric_names())
-    assert registered, "flows.telemetry.metric_names() returned nothing"
+    assert registered, "driftline.flows.outputs.telemetry.metric_names() returned nothing"
     used = {m for expr in _exprs(dashboard) for m in _METRIC_RE.findall(expr)}
     assert used
 

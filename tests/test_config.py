@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from flows.config import load_settings
+from driftline.flows.config import load_settings
 
 
 def test_defaults_load() -> None:

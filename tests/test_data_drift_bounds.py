@@ -16,9 +16,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from flows import telemetry
-from flows.config import DriftConfig, Settings
-from flows.drift import DataDriftMonitor
+from driftline.flows.config import DriftConfig, Settings
+from driftline.flows.drift import DataDriftMonitor
+from driftline.flows.outputs import telemetry
 from tests.conftest import RunResult, write_jsonl
 
 WINDOW, LIMIT, PER_EVENT = 1000, 50, 20
@@ -34,7 +34,7 @@ def test_names_beyond_the_limit_are_counted_not_kept(caplog: pytest.LogCaptureFi
     monitor = DataDriftMonitor(DriftConfig(data_window=WINDOW, data_max_features=LIMIT))
     untracked: list[tuple[int, int]] = []
     most_refused = 0
-    with caplog.at_level(logging.WARNING, logger="flows.drift"):
+    with caplog.at_level(logging.WARNING, logger="driftline.flows.drift"):
         for i in range(20_000):
             assert monitor.update(unique_names(i, rng)) == []
             most_refused = max(most_refused, len(monitor.refused))

@@ -1,7 +1,7 @@
 import random
 
-from flows.config import DriftConfig
-from flows.drift import ConceptDriftMonitor, DataDriftMonitor
+from driftline.flows.config import DriftConfig
+from driftline.flows.drift import ConceptDriftMonitor, DataDriftMonitor
 
 
 def errors(rate: float, n: int, rng: random.Random) -> list[float]:

@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-from flows import drift_eval as de
-from flows.config import DriftConfig
+from driftline.evaluation import drift_eval as de
+from driftline.flows.config import DriftConfig
 
 N = 24_000  # the default run's concept stream length: drifts at 8,000 and 16,000
 DEFAULT = de.ConceptSetting("adwin (default)", DriftConfig())

@@ -13,8 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from flows.config import Settings, ValidationConfig
-from flows.events import DeadLetter, Event, Parser, wide_encoding_hint
+from driftline.flows.config import Settings, ValidationConfig
+from driftline.flows.parse.events import DeadLetter, Event, Parser, wide_encoding_hint
 from tests.conftest import RunResult
 
 EVENTS = [
@@ -71,11 +71,11 @@ def test_the_hint_names_the_encoding_and_the_evidence(
 def test_one_warning_per_parser_not_per_message(caplog: pytest.LogCaptureFixture) -> None:
     lines = [orjson.dumps(e).decode().encode("utf-16-le") for e in EVENTS]
     parser = Parser("events", ValidationConfig())
-    with caplog.at_level(logging.WARNING, logger="flows.events"):
+    with caplog.at_level(logging.WARNING, logger="driftline.flows.parse.events"):
         parsed = parser.parse_batch(lines)
         parser.parse_batch(lines)
     assert not parsed.good and len(parsed.dead) == len(EVENTS)
-    warnings = [r.getMessage() for r in caplog.records if r.name == "flows.events"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "driftline.flows.parse.events"]
     assert len(warnings) == 1 and "UTF-16" in warnings[0] and "iconv" in warnings[0]
 
 

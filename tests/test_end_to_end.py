@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from connectors.builtin import drifting_events
-from connectors.malformed import MALFORMED
-from flows.config import BuiltinStreamConfig
-from flows.monitor import event_index
+from driftline.connectors.builtin import drifting_events
+from driftline.connectors.malformed import MALFORMED
+from driftline.flows.app.monitor import event_index
+from driftline.flows.config import BuiltinStreamConfig
 from tests.conftest import write_jsonl
 
 DRIFT_POINTS = [20_000, 40_000]
@@ -21,8 +21,8 @@ EARLY = 200  # the gradual transition of ConceptDriftStream starts about this ea
 
 @pytest.fixture(scope="module")
 def builtin_run(tmp_path_factory, request):
-    from flows.config import load_settings
-    from flows.runner import run
+    from driftline.flows.app.runner import run
+    from driftline.flows.config import load_settings
     from tests.conftest import RunResult
 
     out = tmp_path_factory.mktemp("e2e")
@@ -128,8 +128,8 @@ def test_every_bad_input_lands_in_dead_letters(tmp_path: Path, make_settings, ru
 
 def test_promoted_model_beats_the_stale_one_after_a_drift(builtin_run, tmp_path) -> None:
     """Same stream with the champion kept (learning on, no challenger) as the stale reference."""
-    from flows.config import load_settings
-    from flows.runner import run
+    from driftline.flows.app.runner import run
+    from driftline.flows.config import load_settings
 
     settings, result = builtin_run
     stale = run(

@@ -3,9 +3,9 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from connectors.malformed import MALFORMED
-from flows.config import ValidationConfig
-from flows.events import DeadLetter, Event, Label, Parser
+from driftline.connectors.malformed import MALFORMED
+from driftline.flows.config import ValidationConfig
+from driftline.flows.parse.events import DeadLetter, Event, Label, Parser
 
 GOOD = {
     "id": "e1",

@@ -1,8 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
-from flows.config import FeaturesConfig, WindowSpec
-from flows.events import Event
-from flows.features import FeatureSet, feature_set_version, vectorize
+from driftline.flows.config import FeaturesConfig, WindowSpec
+from driftline.flows.features.feature_set import FeatureSet, feature_set_version, vectorize
+from driftline.flows.parse.events import Event
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -85,7 +85,7 @@ def test_feature_version_follows_the_definitions() -> None:
 
 
 def test_idle_entities_are_swept_and_active_ones_kept(monkeypatch) -> None:
-    from flows import steps
+    from driftline.flows.features import step as steps
 
     clock = [1000.0]
     monkeypatch.setattr(steps.time, "time", lambda: clock[0])

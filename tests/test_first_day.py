@@ -17,7 +17,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from flows.config import load_settings, unknown_environment
+from driftline.flows.config import load_settings, unknown_environment
 from tests.conftest import read_jsonl, write_jsonl
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -26,7 +26,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def driftline(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None):
     """Run the command line to its end; returns the completed process (text output)."""
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "driftline.flows", *args],
         input=stdin,
         capture_output=True,
         timeout=120,
@@ -194,7 +194,7 @@ def test_flags_for_another_source_or_sink_are_refused(
 
 def test_metrics_port_zero_logs_the_port_it_listens_on(tmp_path: Path) -> None:
     job = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", "--events", "0", "--metrics-port", "0",
+        [sys.executable, "-m", "driftline.flows", "run", "--events", "0", "--metrics-port", "0",
          "--out", str(tmp_path / "out"), "--store", str(tmp_path / "models")],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
     )  # fmt: skip
@@ -222,7 +222,7 @@ def test_metrics_port_zero_logs_the_port_it_listens_on(tmp_path: Path) -> None:
 def _stuck_reading_stdin(tmp_path: Path, timeout: str) -> subprocess.Popen:
     """A job whose source is blocked in a read that never returns (stdin open, no data)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", "--events-file", "-", "--no-metrics",
+        [sys.executable, "-m", "driftline.flows", "run", "--events-file", "-", "--no-metrics",
          "--out", str(tmp_path / "out")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**os.environ, "DRIFTLINE_RUN__SHUTDOWN_TIMEOUT": timeout},
@@ -287,7 +287,7 @@ def test_zero_one_labels_are_learned_by_a_boolean_model(
 def test_window_over_a_field_that_never_appears_is_reported(
     tmp_path: Path, make_settings, run_flow, caplog
 ) -> None:
-    from flows import telemetry
+    from driftline.flows.outputs import telemetry
 
     path = events_file(tmp_path / "e.jsonl", n=1500)
     settings = make_settings(

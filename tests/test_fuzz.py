@@ -39,8 +39,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from flows.config import Settings, ValidationConfig
-from flows.events import DeadLetter, Event, Label, Parser
+from driftline.flows.config import Settings, ValidationConfig
+from driftline.flows.parse.events import DeadLetter, Event, Label, Parser
 from tests.conftest import RunResult, write_jsonl
 
 LONG = os.environ.get("DRIFTLINE_FUZZ_LONG", "").strip().lower() in {"1", "true", "yes"}

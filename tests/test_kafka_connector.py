@@ -10,9 +10,10 @@ from types import SimpleNamespace
 import pytest
 from confluent_kafka import KafkaError as ConfluentError
 
-from connectors.kafka import _raw_reader, client_config, redacted
-from flows.config import KafkaConfig, load_settings
-from flows.events import DeadLetter, LabelBytes
+from driftline.connectors.kafka import client_config, redacted
+from driftline.connectors.kafka.source import _raw_reader
+from driftline.flows.config import KafkaConfig, load_settings
+from driftline.flows.parse.events import DeadLetter, LabelBytes
 
 
 @dataclass
@@ -87,7 +88,7 @@ def test_no_secret_in_logs(tmp_path) -> None:
         "PATH": "/usr/bin:/bin",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", "--events", "2000", "--out", str(tmp_path),
+        [sys.executable, "-m", "driftline.flows", "run", "--events", "2000", "--out", str(tmp_path),
          "--log-level", "DEBUG", "--log-format", "json"],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

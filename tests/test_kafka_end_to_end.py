@@ -11,8 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from connectors.malformed import MALFORMED
-from flows.monitor import event_index
+from driftline.connectors.malformed import MALFORMED
+from driftline.flows.app.monitor import event_index
 from tests.broker import consume_all, produce
 from tests.conftest import kafka_job_env
 
@@ -25,7 +25,7 @@ MAX_DELAY = 1_500  # labels come ~100 events late, on their own topic
 
 def _driftline(args: list[str], env: dict[str, str], timeout: float = 300) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "driftline.flows", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from connectors.kafka import check_kafka, kafka_source
-from connectors.kafka_sink import _OutputsPartition
-from connectors.producer import produce
-from connectors.shutdown import clear_stop, request_stop
-from flows.config import KafkaConfig, Settings, StartupError
+from driftline.connectors.kafka import check_kafka, kafka_source
+from driftline.connectors.kafka.sink import _OutputsPartition
+from driftline.connectors.producer import produce
+from driftline.connectors.shutdown import clear_stop, request_stop
+from driftline.flows.config import KafkaConfig, Settings, StartupError
 from tests.broker import Broker, create_topics
 from tests.conftest import kafka_job_env
 
@@ -70,9 +70,9 @@ def _in_thread(fn: Callable[[], Any], within: float) -> BaseException | None:
 
 
 def _driftline(*args: str, env: dict[str, str], cwd: Path, timeout: float = 30) -> Any:
-    """Run the installed `driftline` script (or `python -m flows.cli` without one)."""
+    """Run the installed `driftline` script (or `python -m driftline.flows.app.cli` without one)."""
     script = Path(sys.executable).parent / "driftline"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "flows.cli"]
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "driftline.flows"]
     return subprocess.run(
         [*cmd, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
     )

@@ -6,14 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-import pytest
 
-from flows import telemetry
-from flows.config import load_settings
-from flows.events import Event, Label
-from flows.features import Featured
-from flows.labels import ArrivedLabel, LabelJoin, Served
-from flows.scoring import ModelShard, ShardStats
+from driftline.flows.config import load_settings
+from driftline.flows.features.feature_set import Featured
+from driftline.flows.outputs import telemetry
+from driftline.flows.parse.events import Event, Label
+from driftline.flows.scoring.labels import ArrivedLabel, LabelJoin, Served
+from driftline.flows.scoring.shard import ModelShard, ShardStats
 from tests.conftest import write_jsonl
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -95,16 +94,7 @@ def labelled_event(i: int, seconds: float) -> Featured:
     return Featured(event, {"a": float(i % 3)}, False, False, 0.0, seq=i)
 
 
-def needs_inline_events_to_move_the_join_clock(tmp_path: Path) -> None:
-    """Skip until `ModelShard._handle` calls `self.join.observe(event.ts)` for inline labels."""
-    shard = ModelShard("shard-0", settings_for(tmp_path), "fs-test")
-    shard.process([labelled_event(0, 0)], ShardStats())
-    if shard.join.watermark is None:
-        pytest.skip("flows/scoring.py does not yet call LabelJoin.observe for inline labels")
-
-
 def test_shard_ages_out_labels_whose_events_never_come(tmp_path: Path) -> None:
-    needs_inline_events_to_move_the_join_clock(tmp_path)
     shard = ModelShard("shard-0", settings_for(tmp_path), "fs-test")
     ghosts = [ArrivedLabel(ghost(i, i * 0.1), i, 0.0, "shard-0") for i in range(1000)]
     shard.process(ghosts, ShardStats())
@@ -122,7 +112,6 @@ def counter(outcome: str) -> float:
 def test_flow_counts_labels_for_ids_that_never_come_as_unknown(
     tmp_path: Path, make_settings, run_flow
 ) -> None:
-    needs_inline_events_to_move_the_join_clock(tmp_path)
     events = write_jsonl(
         tmp_path / "events.jsonl",
         (

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flows.config import load_settings
-from flows.events import Event, Label
-from flows.features import Featured
-from flows.labels import ArrivedLabel, LabelJoin, Served
-from flows.scoring import ModelShard, ShardStats
+from driftline.flows.config import load_settings
+from driftline.flows.features.feature_set import Featured
+from driftline.flows.parse.events import Event, Label
+from driftline.flows.scoring.labels import ArrivedLabel, LabelJoin, Served
+from driftline.flows.scoring.shard import ModelShard, ShardStats
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

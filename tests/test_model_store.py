@@ -7,12 +7,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from connectors.builtin import drifting_events
-from flows.config import BuiltinStreamConfig, FeaturesConfig
-from flows.events import Event
-from flows.features import FeatureSet
-from flows.model_store import ModelStore, UntrustedSnapshot
-from flows.models import build_model
+from driftline.connectors.builtin import drifting_events
+from driftline.flows.config import BuiltinStreamConfig, FeaturesConfig
+from driftline.flows.features.feature_set import FeatureSet
+from driftline.flows.parse.events import Event
+from driftline.flows.scoring.catalog import build_model
+from driftline.flows.scoring.store import ModelStore, UntrustedSnapshot
 from tests.conftest import write_jsonl
 
 
@@ -96,7 +96,7 @@ def test_warm_start_serves_the_saved_models_predictions(
 
 
 def test_warm_start_with_another_feature_set_is_refused(tmp_path: Path, make_settings) -> None:
-    from flows.runner import check_warm_start
+    from driftline.flows.app.runner import check_warm_start
 
     s = make_settings(model={"warm_start": "latest"})
     ModelStore(s.model.store).save(trained(50), **meta(feature_version="fs-other"))

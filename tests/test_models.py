@@ -1,6 +1,6 @@
 import pytest
 
-from flows.models import CATALOG, build_baseline, build_metric, build_model
+from driftline.flows.scoring.catalog import CATALOG, build_baseline, build_metric, build_model
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG))

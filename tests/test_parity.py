@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 from river import datasets, evaluate, metrics
 
-from flows.models import build_model
+from driftline.flows.scoring.catalog import build_model
 from tests.conftest import write_jsonl
 
 

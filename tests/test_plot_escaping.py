@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.alerts import Alert
-from flows.monitor import RunMonitor
-from flows.plot import render_svg, write_svg
+from driftline.evaluation.plot import render_svg, write_svg
+from driftline.flows.app.monitor import RunMonitor
+from driftline.flows.records import Alert
 
 HOSTILE = [
     "<script>alert(1)</script>",

@@ -39,7 +39,7 @@ def _env(broker, tmp_path: Path) -> dict[str, str]:
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "driftline.flows", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -51,7 +51,16 @@ def test_sigkill_restart_loses_nothing_and_keeps_the_model(broker, tmp_path: Pat
     env = _env(broker, tmp_path)
     assert _cli(["topics", "create"], env).returncode == 0
     assert _cli(["produce", "--events", str(N_EVENTS), "--quiet"], env).returncode == 0
-    run = [sys.executable, "-m", "flows.cli", "run", "--source", "kafka", "--sink", "kafka"]
+    run = [
+        sys.executable,
+        "-m",
+        "driftline.flows",
+        "run",
+        "--source",
+        "kafka",
+        "--sink",
+        "kafka",
+    ]
 
     rng = random.Random(1)
     kills = 0

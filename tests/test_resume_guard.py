@@ -12,18 +12,11 @@ import orjson
 import pytest
 from bytewax.recovery import init_db_dir
 
-import flows.compatibility as compatibility
-import flows.runner
-from connectors.builtin import drifting_events
-from flows.compatibility import MANIFEST, check_recovery_manifest, recovery_config
-from flows.config import BuiltinStreamConfig, StartupError
-from flows.features import feature_set_version
+from driftline.connectors.builtin import drifting_events
+from driftline.flows.app.compatibility import MANIFEST, check_recovery_manifest, recovery_config
+from driftline.flows.config import BuiltinStreamConfig, StartupError
+from driftline.flows.features.feature_set import feature_set_version
 from tests.conftest import write_jsonl
-
-runner_guarded = pytest.mark.skipif(
-    getattr(flows.runner, "recovery_config", None) is not compatibility.recovery_config,
-    reason="flows.runner does not call flows.compatibility.recovery_config yet",
-)
 
 
 def _events(tmp_path: Path, n: int = 2000) -> Path:
@@ -36,7 +29,7 @@ def _driftline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
             "--out", str(tmp_path / "out"), "--store", str(tmp_path / "models"),
             "--recovery-dir", str(tmp_path / "recovery")]  # fmt: skip
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", *base, *args],
+        [sys.executable, "-m", "driftline.flows", "run", *base, *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -44,7 +37,6 @@ def _driftline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@runner_guarded
 def test_resume_with_other_workers_or_model_exits_2_naming_the_change(tmp_path: Path) -> None:
     _events(tmp_path)
     first = _driftline(tmp_path)
@@ -64,7 +56,6 @@ def test_resume_with_other_workers_or_model_exits_2_naming_the_change(tmp_path: 
     assert same.returncode == 0, same.stderr[-3000:]
 
 
-@runner_guarded
 def test_store_of_an_earlier_release_exits_2_without_a_traceback(tmp_path: Path) -> None:
     _events(tmp_path)
     assert _driftline(tmp_path).returncode == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.sharding import _ROUTE_MOD_840, shard_keys, shard_of
+from driftline.flows.routing import _ROUTE_MOD_840, shard_keys, shard_of
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,14 +10,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from flows.alerts import Alert
-from flows.config import load_settings
-from flows.events import DeadLetter
-from flows.labels import Classified, Regressed, Served, outcome_of
-from flows.logs import setup_logging
-from flows.monitor import RunMonitor
-from flows.outputs import EncodeOutputs
-from flows.scoring import ModelShard
+from driftline.flows.app.logs import setup_logging
+from driftline.flows.app.monitor import RunMonitor
+from driftline.flows.outputs.encode import EncodeOutputs
+from driftline.flows.parse.events import DeadLetter
+from driftline.flows.records import Alert
+from driftline.flows.scoring.labels import Classified, Regressed, outcome_of
 from tests.conftest import write_jsonl
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -237,15 +235,6 @@ def test_text_progress_is_a_human_line() -> None:
 # -- end to end ---------------------------------------------------------------------------
 
 
-def needs_outcome_records(tmp_path: Path) -> None:
-    """Skip until `ModelShard.learn` emits `labels.outcome_of(...)` (see flows/labels.py)."""
-    s = load_settings(None, {"model": {"name": "linreg", "store": str(tmp_path / "models")}})
-    shard = ModelShard("shard-0", s, "fs-test")
-    out = shard.learn(Served("e1", "k", T0, {"a": 1.0}, 0.0, 0.0, 1), 1.0)
-    if not any(isinstance(p, Regressed) for tag, p in out if tag == "outcome"):
-        pytest.skip("flows/scoring.py does not yet emit outcome records")
-
-
 def events_file(path: Path, n: int, label=None) -> Path:
     def event(i: int) -> bytes:
         rec = {
@@ -262,7 +251,6 @@ def events_file(path: Path, n: int, label=None) -> Path:
 
 
 def test_regression_run_prints_mae(tmp_path: Path, make_settings, run_flow) -> None:
-    needs_outcome_records(tmp_path)
     path = events_file(tmp_path / "events.jsonl", 2000, lambda i: 3.0 * (i % 10) + (i % 3))
     result = run_flow(
         make_settings(
@@ -279,7 +267,6 @@ def test_regression_run_prints_mae(tmp_path: Path, make_settings, run_flow) -> N
 def test_untrained_baseline_reads_no_figure_end_to_end(
     tmp_path: Path, make_settings, run_flow
 ) -> None:
-    needs_outcome_records(tmp_path)
     result = run_flow(
         make_settings(
             builtin={

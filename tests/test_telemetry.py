@@ -1,7 +1,7 @@
 import socket
 import urllib.request
 
-from flows import telemetry
+from driftline.flows.outputs import telemetry
 
 
 def _free_port() -> int:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from river import stats, utils
 
-from flows.windows import RollingMoments
+from driftline.flows.features.windows import RollingMoments
 
 T0 = dt.datetime(2026, 1, 1)
 

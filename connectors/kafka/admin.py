@@ -1,4 +1,4 @@
-"""Kafka clients' settings, topic admin and the start-up preflight (brokers and topics).
+"""Kafka topic admin and the start-up preflight (brokers and topics).
 
 Every check here is bounded by `kafka.connect_timeout`: librdkafka retries an
 unreachable broker forever and bytewax lists topics with no timeout, so without
@@ -16,38 +16,17 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 
-from flows.config import KafkaConfig, Settings, StartupError
+from driftline.connectors.kafka.settings import client_config
+from driftline.flows.config import KafkaConfig, Settings, StartupError
 
 log = logging.getLogger(__name__)
-_librdkafka_log = logging.getLogger("connectors.kafka.librdkafka")
-
-_SECRET_KEYS = ("password", "secret", "token", "key.pem", "jaas")
+_librdkafka_log = logging.getLogger("driftline.connectors.kafka.librdkafka")
 
 #: Topic settings the job reads when `run.source` is kafka, and writes when `run.sink` is.
 SOURCE_TOPICS = ("events_topic", "labels_topic")
 SINK_TOPICS = ("predictions_topic", "alerts_topic", "dead_letters_topic", "drift_reports_topic")
 
 _CREATE_HINT = "create them with `driftline topics create` (same config and environment)"
-
-
-def client_config(cfg: KafkaConfig, role: str = "") -> dict[str, str]:
-    """librdkafka settings for a client (`role` "consumer" or "producer" adds its own).
-
-    The SASL password comes from a secret, never from a settings table.
-    """
-    conf = dict(cfg.settings)
-    if role == "consumer":
-        conf.update(cfg.consumer_settings)
-    elif role == "producer":
-        conf.update(cfg.producer_settings)
-    if cfg.sasl_password is not None:
-        conf["sasl.password"] = cfg.sasl_password.get_secret_value()
-    return conf
-
-
-def redacted(conf: dict[str, Any]) -> dict[str, Any]:
-    """`conf` safe to log: values of secret-looking keys hidden."""
-    return {k: ("***" if any(s in k.lower() for s in _SECRET_KEYS) else v) for k, v in conf.items()}
 
 
 class _DebugLog:
@@ -205,19 +184,3 @@ def _creation(topic: str, future: Any, bootstrap: str, timeout: float) -> str:
     else:
         return "created"
     raise StartupError(f"creating Kafka topic {topic!r} on {bootstrap!r} failed: {reason}")
-
-
-__all__ = [
-    "SINK_TOPICS",
-    "SOURCE_TOPICS",
-    "admin_client",
-    "all_topics",
-    "check_kafka",
-    "client_config",
-    "create_topics",
-    "quiet_admin",
-    "reach_brokers",
-    "redacted",
-    "required_topics",
-    "topic_partitions",
-]

@@ -25,9 +25,9 @@ from typing import Any
 
 import orjson
 
-from flows.config import FeaturesConfig, ModelConfig, Settings
-from flows.events import Event
-from flows.features import FeatureSet
+from driftline.flows.config import FeaturesConfig, ModelConfig, Settings
+from driftline.flows.features.feature_set import FeatureSet
+from driftline.flows.parse.events import Event
 
 log = logging.getLogger("driftline")
 

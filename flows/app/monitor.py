@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from flows.alerts import Alert
-from flows.labels import Classified, Outcome, Regressed
+from driftline.flows.records import Alert
+from driftline.flows.scoring.labels import Classified, Outcome, Regressed
 
 if TYPE_CHECKING:
-    from flows.events import DeadLetter
+    from driftline.flows.parse.events import DeadLetter
 
 log = logging.getLogger("driftline.run")
 progress_log = logging.getLogger("driftline.progress")

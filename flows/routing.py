@@ -12,6 +12,8 @@ shard i on worker ``i % workers``. Other counts fall back to plain names.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
+from typing import Any
 
 _ROUTE_MOD_840 = (
     665, 295, 813, 803, 406, 699, 619, 196, 176, 421, 704, 294, 768, 335, 139, 250,
@@ -51,3 +53,18 @@ def worker_routes(keys: list[str], workers: int) -> dict[str, str]:
     which costs a move between processes but never correctness.
     """
     return {key: str(i % workers) for i, key in enumerate(keys)}
+
+
+def grouped(pairs: Iterable[tuple[str, Any]]) -> list[tuple[str, list[Any]]]:
+    """`(key, value)` pairs as one `(key, [values])` item per key, order kept.
+
+    What crosses to a keyed step is then one item per key per batch, not one per
+    event (bytewax pickles every item it moves between processes).
+    """
+    groups: dict[str, list[Any]] = {}
+    for key, value in pairs:
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = []
+        group.append(value)
+    return list(groups.items())

@@ -1,6 +1,6 @@
 """Start-up checks of what the settings point at: problems found before the first event.
 
-Settings validation (:mod:`flows.config`) checks values; this checks the world
+Settings validation (:mod:`driftline.flows.config`) checks values; this checks the world
 they name: an output directory that can be written, window fields that exist
 in the events and hold numbers. Each failure is a :class:`StartupError` that
 names the setting (and flag), which the command line turns into exit code 2,
@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Iterable
 
-from flows.config import Settings, StartupError
+from driftline.flows.config import Settings, StartupError
 
 log = logging.getLogger("driftline")
 

@@ -1,4 +1,6 @@
-"""Alert records (drift, model changes) and how a person reads them on the console."""
+"""The records the flow writes: alerts (drift, model changes) and dead letters.
+
+An alert also says how a person reads it on the console."""
 
 from __future__ import annotations
 
@@ -77,3 +79,27 @@ class Alert:
                 f"({s.get('reason', '')})"
             )
         return f"{what} {where}"
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """An input that could not be used, kept with the reason."""
+
+    raw: str
+    error: str
+    stage: str
+    ts: str
+    reason: str = "invalid"
+    source: str = "events"
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "raw": self.raw,
+                "error": self.error,
+                "stage": self.stage,
+                "ts": self.ts,
+                "reason": self.reason,
+                "source": self.source,
+            }
+        )

@@ -25,10 +25,10 @@ from typing import Any
 import orjson
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
-from flows.config import Settings, StartupError
-from flows.model_store import ModelStore, SnapshotInfo, atomic_write
-from flows.models import CATALOG
-from flows.sharding import shard_keys
+from driftline.flows.config import Settings, StartupError
+from driftline.flows.routing import shard_keys
+from driftline.flows.scoring.catalog import CATALOG
+from driftline.flows.scoring.store import ModelStore, SnapshotInfo, atomic_write
 
 log = logging.getLogger("driftline")
 

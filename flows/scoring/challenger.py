@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from river import base
 
-from flows.models import Task
+from driftline.flows.scoring.catalog import Task
 
 
 def prediction_of(model: base.Estimator, task: Task, x: dict[str, float]) -> Any:

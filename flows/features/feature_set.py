@@ -1,6 +1,6 @@
 """Per-entity windowed features in event time, and the feature vector a model sees.
 
-Windows are :class:`flows.windows.RollingMoments` (River's TimeRolling + Var
+Windows are :class:`driftline.flows.features.windows.RollingMoments` (River's TimeRolling + Var
 semantics at O(1) per event), giving count, mean, std and sum. An event's
 features never include the event itself: they describe the entity's events in
 each window as it stands when the event arrives (see
@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 
 import orjson
 
-from flows.config import FeaturesConfig, WindowSpec
-from flows.events import Event
-from flows.windows import RollingMoments
+from driftline.flows.config import FeaturesConfig, WindowSpec
+from driftline.flows.features.windows import RollingMoments
+from driftline.flows.parse.events import Event
 
 VECTORIZER_VERSION = 1  # bump when `vectorize` changes meaning
 FIELD_CHECK_EVENTS = 1000  # events that must show a window's field before it is reported

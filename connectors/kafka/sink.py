@@ -9,10 +9,10 @@ from typing import Any, NoReturn
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import Producer as _Producer
 
-from connectors.kafka_admin import client_config
-from connectors.shutdown import stop_requested
-from flows.config import KafkaConfig
-from flows.telemetry import OUTPUT_ERRORS
+from driftline.connectors.kafka.settings import client_config
+from driftline.connectors.shutdown import stop_requested
+from driftline.flows.config import KafkaConfig
+from driftline.flows.outputs.telemetry import OUTPUT_ERRORS
 
 log = logging.getLogger(__name__)
 

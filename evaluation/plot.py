@@ -12,7 +12,7 @@ import html
 import re
 from pathlib import Path
 
-from flows.monitor import RunMonitor, event_index
+from driftline.flows.app.monitor import RunMonitor, event_index
 
 _W, _H, _PAD = 960, 360, 48
 _MARKS = {

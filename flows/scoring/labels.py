@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from flows.challenger import NOT_PREDICTED
-from flows.events import Label
+from driftline.flows.parse.events import Label
+from driftline.flows.scoring.challenger import NOT_PREDICTED
 
 if TYPE_CHECKING:
-    from flows.models import Task
+    from driftline.flows.scoring.catalog import Task
 
 
 @dataclass(slots=True)

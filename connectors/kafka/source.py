@@ -1,13 +1,4 @@
-"""Kafka in and out: bytewax's Kafka source over confluent-kafka; the sink and admin re-exported.
-
-The outputs sink lives in :mod:`connectors.kafka_sink`, client settings, topic
-admin and the start-up preflight in :mod:`connectors.kafka_admin`.
-
-Offsets: bytewax's `KafkaSource` assigns partitions itself and keeps each
-partition's offset in bytewax's recovery store; it does not commit consumer-group
-offsets (its `group.id` is ignored). Partitions are the unit of parallelism: each
-partition is read by exactly one worker.
-"""
+"""The Kafka source: bytewax's KafkaSource reading raw message values, with bounded waits."""
 
 from __future__ import annotations
 
@@ -19,20 +10,11 @@ from typing import Any
 from bytewax.connectors.kafka import KafkaSource
 from confluent_kafka import KafkaError as _ConfluentError
 
-from connectors.kafka_admin import (
-    all_topics,
-    check_kafka,
-    client_config,
-    create_topics,
-    quiet_admin,
-    reach_brokers,
-    redacted,
-    topic_partitions,
-)
-from connectors.kafka_sink import KafkaOutputs, kafka_outputs
-from connectors.shutdown import stop_requested
-from flows.config import KafkaConfig
-from flows.events import DeadLetter, LabelBytes
+from driftline.connectors.kafka.admin import quiet_admin, topic_partitions
+from driftline.connectors.kafka.settings import client_config
+from driftline.connectors.shutdown import stop_requested
+from driftline.flows.config import KafkaConfig
+from driftline.flows.parse.events import DeadLetter, LabelBytes
 
 log = logging.getLogger(__name__)
 _PARTITION_EOF = _ConfluentError._PARTITION_EOF
@@ -171,17 +153,3 @@ def kafka_source(cfg: KafkaConfig, topic: str, labels: bool = False) -> RawKafka
         batch_wait=cfg.batch_wait_ms / 1000.0,
         connect_timeout=cfg.connect_timeout,
     )
-
-
-__all__ = [
-    "KafkaOutputs",
-    "RawKafkaSource",
-    "all_topics",
-    "check_kafka",
-    "client_config",
-    "create_topics",
-    "kafka_outputs",
-    "kafka_source",
-    "reach_brokers",
-    "redacted",
-]

@@ -19,16 +19,22 @@ from typing import Any
 import orjson
 from river import utils
 
-from flows import telemetry
-from flows.alerts import Alert
-from flows.challenger import NOT_PREDICTED, Challenge, Verdict, error_of
-from flows.config import Settings
-from flows.drift import ConceptDriftMonitor, DataDriftMonitor
-from flows.events import DeadLetter, to_json
-from flows.features import Featured
-from flows.labels import ArrivedLabel, LabelJoin, Served, outcome_of
-from flows.model_store import InputNames, ModelStore, derived_feature_names
-from flows.models import CATALOG, build_baseline, build_metric, build_model, metric_class
+from driftline.flows.config import Settings
+from driftline.flows.drift import ConceptDriftMonitor, DataDriftMonitor
+from driftline.flows.features.feature_set import Featured
+from driftline.flows.outputs import telemetry
+from driftline.flows.parse.events import DeadLetter, to_json
+from driftline.flows.records import Alert
+from driftline.flows.scoring.catalog import (
+    CATALOG,
+    build_baseline,
+    build_metric,
+    build_model,
+    metric_class,
+)
+from driftline.flows.scoring.challenger import NOT_PREDICTED, Challenge, Verdict, error_of
+from driftline.flows.scoring.labels import ArrivedLabel, LabelJoin, Served, outcome_of
+from driftline.flows.scoring.store import InputNames, ModelStore, derived_feature_names
 
 log = logging.getLogger(__name__)
 

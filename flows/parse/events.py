@@ -26,7 +26,8 @@ from pydantic import (
 )
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from flows.config import ValidationConfig
+from driftline.flows.config import ValidationConfig
+from driftline.flows.records import DeadLetter
 
 log = logging.getLogger(__name__)
 
@@ -116,30 +117,6 @@ class LabelBytes(bytes):
     """A raw message from the labels stream (events are plain bytes or str)."""
 
     __slots__ = ()
-
-
-@dataclass(slots=True)
-class DeadLetter:
-    """An input that could not be used, kept with the reason."""
-
-    raw: str
-    error: str
-    stage: str
-    ts: str
-    reason: str = "invalid"
-    source: str = "events"
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "raw": self.raw,
-                "error": self.error,
-                "stage": self.stage,
-                "ts": self.ts,
-                "reason": self.reason,
-                "source": self.source,
-            }
-        )
 
 
 @dataclass(slots=True)

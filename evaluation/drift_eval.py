@@ -5,7 +5,7 @@ and fixed seeds, so the same command prints the same table (timings aside).
 
 Concept drift: an online catalog model (predict, then learn) runs once over each
 stream; its error stream (0/1, or absolute error for regression) is replayed
-through :class:`flows.drift.ConceptDriftMonitor` for every detector setting, so
+through :class:`driftline.flows.drift.ConceptDriftMonitor` for every detector setting, so
 all settings see exactly the same errors. The model is *not* replaced on an
 alert here (the product's ``on_concept_drift = "reset"`` would change the error
 stream per setting); the monitor's own gates (warm-up, cooldown, reference
@@ -13,7 +13,7 @@ reset) behave as in the product.
 
 Data drift: a covariate shift (one feature shifted or scaled from index k) is
 added to a stable generator's features, and each method watches all numeric
-features: the product's window KS (:class:`flows.drift.DataDriftMonitor`),
+features: the product's window KS (:class:`driftline.flows.drift.DataDriftMonitor`),
 PSI and chi-square over quantile bins of a reference window, and River KSWIN fed
 a sample of the events.
 
@@ -43,9 +43,9 @@ from river import drift
 from river.datasets import synth
 from scipy.stats import chi2 as chi2_dist
 
-from flows.config import DriftConfig
-from flows.drift import ConceptDriftMonitor, DataDriftMonitor
-from flows.models import CATALOG, build_model
+from driftline.flows.config import DriftConfig
+from driftline.flows.drift import ConceptDriftMonitor, DataDriftMonitor
+from driftline.flows.scoring.catalog import CATALOG, build_model
 
 MAX_DELAY = 2_000  # concept drift: events after the drift point a detection may take
 DATA_MAX_DELAY = 5_000  # data drift: a 5,000-event window still fits
@@ -886,7 +886,7 @@ def _json_default(o: Any) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point: `python -m flows.drift_eval [options]`."""
+    """Stand-alone entry point: `python -m driftline.evaluation.drift_eval [options]`."""
     parser = argparse.ArgumentParser(prog="driftline")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["drift-eval", *(argv if argv is not None else sys.argv[1:])])

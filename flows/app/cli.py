@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from flows.config import Settings, load_settings, unknown_environment
-from flows.logs import setup_logging
+from driftline.flows.app.logs import setup_logging
+from driftline.flows.config import Settings, load_settings, unknown_environment
 
 log = logging.getLogger("driftline")
 
@@ -117,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     problems = _flag_problems(args, settings)
     if problems:
         return _refuse("; ".join(problems))
-    from flows.runner import run
+    from driftline.flows.app.runner import run
 
     try:
         monitor = run(settings)
@@ -126,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     points = settings.builtin.drift_points if settings.run.source == "builtin" else None
     print(monitor.summary(points))
     if args.plot is not None:
-        from flows.plot import write_svg
+        from driftline.evaluation.plot import write_svg
 
         print(f"plot: {write_svg(args.plot, monitor, points)}")
     return 0
@@ -144,8 +144,8 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
     """Create the topics; exit 2 with one clear message when the brokers cannot do it."""
     settings = _load(args, {**_kafka_overrides(args), "kafka.partitions": args.partitions})
     setup_logging(settings.run.log_level, settings.run.log_format)
-    from connectors.kafka_admin import create_topics
-    from flows.config import StartupError
+    from driftline.connectors.kafka.admin import create_topics
+    from driftline.flows.config import StartupError
 
     try:
         created = create_topics(settings.kafka)
@@ -170,11 +170,11 @@ def cmd_produce(args: argparse.Namespace) -> int:
         },
     )
     setup_logging(settings.run.log_level, settings.run.log_format)
-    from connectors.builtin import drifting_messages
-    from connectors.kafka_admin import reach_brokers
-    from connectors.producer import file_messages, produce
-    from connectors.shutdown import request_stop
-    from flows.config import StartupError
+    from driftline.connectors.builtin import drifting_messages
+    from driftline.connectors.kafka.admin import reach_brokers
+    from driftline.connectors.producer import file_messages, produce
+    from driftline.connectors.shutdown import request_stop
+    from driftline.flows.config import StartupError
 
     if args.source == "file":
         if args.events_file is None:
@@ -206,7 +206,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     settings = _load(args, {"model.store": args.store})
-    from flows.model_store import ModelStore
+    from driftline.flows.scoring.store import ModelStore
 
     infos = ModelStore(settings.model.store).list()
     if not infos:
@@ -252,8 +252,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     setup_logging(settings.run.log_level, settings.run.log_format)
     import shlex
 
-    from flows.model_store import ModelStore, warm_start_command
-    from flows.runner import run
+    from driftline.flows.app.runner import run
+    from driftline.flows.scoring.store import ModelStore, warm_start_command
 
     store = ModelStore(settings.model.store)
     before = {i.file for i in store.list()}
@@ -354,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", type=Path, help="Also write outputs (JSONL) to this directory.")
     replay.set_defaults(func=cmd_replay)
 
-    from flows import drift_eval
+    from driftline.evaluation import drift_eval
 
     drift_eval.add_parser(sub)
 
@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from connectors.shutdown import block_stop_signals, unblock_stop_signals
+    from driftline.connectors.shutdown import block_stop_signals, unblock_stop_signals
 
     block_stop_signals()  # before any library starts a thread (the parser imports numpy)
     parser = build_parser()

@@ -9,16 +9,16 @@ from pathlib import Path
 from bytewax.recovery import RecoveryConfig
 from bytewax.testing import run_main
 
-from connectors.kafka_admin import check_kafka
-from connectors.registry import build_io, sample_features
-from connectors.shutdown import SignalWatcher, clear_stop
-from flows import telemetry
-from flows.compatibility import check_warm_start, holds_state, recovery_config
-from flows.config import Settings, StartupError
-from flows.dataflow import FlowIO, build_dataflow
-from flows.features import feature_set_version
-from flows.monitor import RunMonitor
-from flows.preflight import SAMPLE_EVENTS, check_output_directory, check_window_fields
+from driftline.connectors.kafka.admin import check_kafka
+from driftline.connectors.registry import build_io, sample_features
+from driftline.connectors.shutdown import SignalWatcher, clear_stop
+from driftline.flows.app.compatibility import check_warm_start, holds_state, recovery_config
+from driftline.flows.app.monitor import RunMonitor
+from driftline.flows.app.preflight import SAMPLE_EVENTS, check_output_directory, check_window_fields
+from driftline.flows.config import Settings, StartupError
+from driftline.flows.dataflow import FlowIO, build_dataflow
+from driftline.flows.features.feature_set import feature_set_version
+from driftline.flows.outputs import telemetry
 
 log = logging.getLogger("driftline")
 
@@ -86,7 +86,7 @@ def _run(
         _serve_metrics(settings)
     kafka = {}
     if "kafka" in (settings.run.source, settings.run.sink):
-        from connectors.kafka import client_config, redacted
+        from driftline.connectors.kafka import client_config, redacted
 
         conf = {"bootstrap.servers": settings.kafka.bootstrap_servers}
         kafka = {"kafka": redacted({**conf, **client_config(settings.kafka)})}

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
-from flows import telemetry
-from flows.events import DeadLetter
-from flows.labels import Classified, Outcome
-from flows.monitor import RunMonitor
+from driftline.flows.outputs import telemetry
+from driftline.flows.records import Alert, DeadLetter
+from driftline.flows.scoring.labels import Classified, Outcome
 
 PREDICTIONS, ALERTS, DEAD_LETTERS, REPORTS = (
     "predictions",
@@ -18,6 +17,19 @@ PREDICTIONS, ALERTS, DEAD_LETTERS, REPORTS = (
     "drift_reports",
 )
 OUTPUTS = (PREDICTIONS, ALERTS, DEAD_LETTERS, REPORTS)
+
+
+class OutputWatcher(Protocol):
+    """Who watches the outputs as they are encoded (the app's run monitor).
+
+    A protocol, so the flow depends on what it calls, not on the app layer above it.
+    """
+
+    def prediction(self, rec: dict[str, Any]) -> None: ...
+    def outcome(self, outcome: Outcome) -> None: ...
+    def dead_letter(self, letter: DeadLetter) -> None: ...
+    def alert(self, alert: Alert) -> None: ...
+    def tick(self) -> None: ...
 
 
 class EncodeOutputs:
@@ -31,7 +43,7 @@ class EncodeOutputs:
     """
 
     def __init__(
-        self, monitor: RunMonitor | None = None, routes: dict[str, str] | None = None
+        self, monitor: OutputWatcher | None = None, routes: dict[str, str] | None = None
     ) -> None:
         self.monitor = monitor
         self.routes = routes

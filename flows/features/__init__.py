@@ -1,0 +1,1 @@
+"""Features: per-entity windows in event time, the feature set and its step."""

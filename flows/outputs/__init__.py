@@ -1,0 +1,1 @@
+"""Outputs: encoding records for the sinks, and the Prometheus metrics."""

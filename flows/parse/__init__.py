@@ -1,0 +1,1 @@
+"""Parsing: event and label schemas, the parser and the parse step."""

@@ -1,0 +1,118 @@
+"""The scoring steps: route featured events to their model shard, and the shard as
+bytewax state (predict, learn, detect drift)."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections import Counter as Tally
+from typing import Any
+
+from bytewax.operators import StatefulBatchLogic
+
+from driftline.flows.config import Settings
+from driftline.flows.features.feature_set import Featured
+from driftline.flows.outputs import telemetry
+from driftline.flows.routing import grouped, shard_of
+from driftline.flows.scoring.labels import ArrivedLabel
+from driftline.flows.scoring.shard import ModelShard, ShardStats
+from driftline.flows.scoring.store import worth_snapshotting
+
+log = logging.getLogger("driftline")
+
+
+def _arrival(item: Featured | ArrivedLabel) -> int:
+    return item.seq
+
+
+class KeyByShard:
+    """`flat_map_batch` step: `(partition, Featured)` items -> `(shard, [Featured, ...])`."""
+
+    def __init__(self, shards: list[str]) -> None:
+        self.shards = shards
+
+    def __call__(self, items: list[tuple[str, Featured]]) -> list[tuple[str, list[Featured]]]:
+        shards = self.shards
+        for _, f in items:
+            f.shard = shard_of(f.event.id, shards)
+        return grouped((f.shard, f) for _, f in items)
+
+
+class ScoreLogic(StatefulBatchLogic):
+    """State of one model shard: predict, learn, detect drift."""
+
+    def __init__(
+        self, settings: Settings, feature_version: str, resume: bytes | None, recovering: bool
+    ) -> None:
+        self.settings = settings
+        self.recovering = recovering
+        self.feature_version = feature_version
+        self.shard: ModelShard | None = pickle.loads(resume) if resume is not None else None
+        self._reported: Tally[str] = Tally()
+        self._pending = 0
+
+    def on_batch(self, groups: list[list[Featured | ArrivedLabel]]) -> tuple[list[Any], bool]:
+        values = groups[0] if len(groups) == 1 else [v for g in groups for v in g]
+        if self.shard is None:  # bytewax does not pass the key to the builder
+            self.shard = ModelShard(values[0].shard, self.settings, self.feature_version)
+        if len(values) > 1:  # the feature step grouped the batch by entity
+            values.sort(key=_arrival)
+        stats = ShardStats()
+        out = self.shard.process(values, stats)
+        self._report(stats)
+        return out, self.RETAIN
+
+    def _report(self, stats: ShardStats) -> None:
+        s = self.shard
+        assert s is not None
+        telemetry.EVENTS.labels("scored").inc(stats.scored)
+        observe = telemetry.SCORING_LATENCY.observe
+        for seconds in stats.latencies:
+            observe(seconds)
+        if stats.late:
+            telemetry.LATE_EVENTS.inc(stats.late)
+            telemetry.EVENTS.labels("late").inc(stats.late)
+        if stats.out_of_order:
+            telemetry.OUT_OF_ORDER.inc(stats.out_of_order)
+        if stats.labelled:
+            metric = s.metric_name
+            model_value, base_value = s.rolling.get(), s.baseline_rolling.get()
+            telemetry.MODEL_METRIC.labels(s.model_name, metric, "model").set(model_value)
+            telemetry.MODEL_METRIC.labels(s.model_name, metric, "baseline").set(base_value)
+            better = s.metric.bigger_is_better
+            lift = model_value - base_value if better else base_value - model_value
+            telemetry.MODEL_LIFT.labels(s.model_name, metric).set(lift)
+        telemetry.MODEL_VERSION.labels(s.model_name, s.shard).set(s.version)
+        outcomes = s.join.outcomes
+        if outcomes != self._reported:
+            for outcome, n in (outcomes - self._reported).items():
+                telemetry.LABELS.labels(outcome).inc(n)
+            self._reported = Tally(outcomes)
+        pending = len(s.join)
+        if pending != self._pending:
+            telemetry.PENDING_LABELS.inc(pending - self._pending)
+            self._pending = pending
+
+    def on_eof(self) -> tuple[list[Any], bool]:
+        """Input ended: snapshot the model to the store when asked to (replays).
+
+        Not when the shard learned from no label (say every label was refused):
+        the store would list an untrained model as if it were trained.
+        """
+        s, settings = self.shard, self.settings
+        if (
+            s is not None
+            and settings.model.snapshot_on_end
+            and worth_snapshotting(s.shard, s.labelled, s.seen, settings)
+        ):
+            s.save_snapshot("end of input")
+        return [], self.RETAIN
+
+    def snapshot(self) -> bytes | None:
+        if not self.recovering:
+            return None
+        blob = pickle.dumps(self.shard, protocol=pickle.HIGHEST_PROTOCOL)
+        telemetry.SNAPSHOT_WRITTEN.labels("score").inc(len(blob))
+        if self.shard is not None:
+            telemetry.SNAPSHOT_BYTES.labels(self.shard.shard).set(len(blob))
+        return blob
