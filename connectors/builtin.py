@@ -13,7 +13,7 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,30 +36,39 @@ def _concept(cfg: BuiltinStreamConfig, function: int, seed: int) -> datasets.bas
     return synth.SEA(variant=function, noise=0.05, seed=seed)
 
 
-def _width(cfg: BuiltinStreamConfig, position: int) -> int:
-    """The drift width, at least what keeps River's sigmoid from overflowing.
+def chain_concepts(
+    concepts: Sequence[datasets.base.Dataset], points: Sequence[int], width: int, seed: int
+) -> datasets.base.Dataset:
+    """Concepts chained by ConceptDriftStream so concept i starts at event points[i-1].
 
-    ConceptDriftStream computes exp(-4 (i - position) / width), which overflows
-    for i far before the position when the width is tiny, so an "abrupt" drift
-    at event 20,000 is spread over about +-60 events at the sharpest.
+    `points` has one entry fewer than `concepts`; one concept is returned as is.
+    `width` is the drift width (1 = abrupt), raised where needed to keep River's
+    sigmoid from overflowing: ConceptDriftStream computes
+    exp(-4 (i - position) / width), which overflows for i far before the position
+    when the width is tiny, so an "abrupt" drift at event 20,000 is spread over
+    about +-60 events at the sharpest. The drift between concept i and i+1 draws
+    from seed + 100 + i.
     """
-    return max(cfg.drift_width, math.ceil(4 * position / 700) + 1)
+    if len(points) != len(concepts) - 1:
+        raise ValueError(f"{len(concepts)} concepts need {len(concepts) - 1} points, got {points}")
+    stream = concepts[-1]
+    for i in range(len(concepts) - 2, -1, -1):
+        start = points[i - 1] if i > 0 else 0
+        position = points[i] - start
+        stream = synth.ConceptDriftStream(
+            stream=concepts[i],
+            drift_stream=stream,
+            position=position,
+            width=max(width, math.ceil(4 * position / 700) + 1),
+            seed=seed + 100 + i,
+        )
+    return stream
 
 
 def concept_stream(cfg: BuiltinStreamConfig) -> datasets.base.Dataset:
-    """Concepts chained by ConceptDriftStream so concept i starts at drift_points[i-1]."""
-    stream = _concept(cfg, cfg.concepts[-1], cfg.seed + len(cfg.concepts) - 1)
-    for i in range(len(cfg.concepts) - 2, -1, -1):
-        start = cfg.drift_points[i - 1] if i > 0 else 0
-        position = cfg.drift_points[i] - start
-        stream = synth.ConceptDriftStream(
-            stream=_concept(cfg, cfg.concepts[i], cfg.seed + i),
-            drift_stream=stream,
-            position=position,
-            width=_width(cfg, position),
-            seed=cfg.seed + 100 + i,
-        )
-    return stream
+    """The configured concepts chained so concept i starts at drift_points[i-1]."""
+    concepts = [_concept(cfg, f, cfg.seed + i) for i, f in enumerate(cfg.concepts)]
+    return chain_concepts(concepts, cfg.drift_points, cfg.drift_width, cfg.seed)
 
 
 def drifting_events(cfg: BuiltinStreamConfig) -> Iterator[dict[str, Any]]:

@@ -43,6 +43,7 @@ from river import drift
 from river.datasets import synth
 from scipy.stats import chi2 as chi2_dist
 
+from driftline.connectors.builtin import chain_concepts
 from driftline.flows.config import DriftConfig
 from driftline.flows.drift import ConceptDriftMonitor, DataDriftMonitor
 from driftline.flows.scoring.catalog import CATALOG, build_model
@@ -70,22 +71,6 @@ class ConceptStream:
     make: Callable[[int, int], Iterator[XY]]  # (seed, n) -> rows
 
 
-def _chain(concepts: Sequence[Any], points: Sequence[int], width: int, seed: int) -> Any:
-    """Concepts chained by ConceptDriftStream, concept i starting at points[i-1]."""
-    stream = concepts[-1]
-    for i in range(len(concepts) - 2, -1, -1):
-        start = points[i - 1] if i > 0 else 0
-        position = points[i] - start
-        stream = synth.ConceptDriftStream(
-            stream=concepts[i],
-            drift_stream=stream,
-            position=position,
-            width=max(width, math.ceil(4 * position / 700) + 1),  # exp() overflow guard
-            seed=seed + 100 + i,
-        )
-    return stream
-
-
 def _take(dataset: Any, n: int) -> Iterator[XY]:
     yield from dataset.take(n)
 
@@ -111,7 +96,7 @@ def _onehot(rows: Iterator[XY]) -> Iterator[XY]:
 def _sea(fs: Sequence[int], pts: Sequence[int], width: int) -> Callable[[int, int], Iterator[XY]]:
     def make(seed: int, n: int) -> Iterator[XY]:
         concepts = [synth.SEA(variant=v, noise=0.05, seed=seed + i) for i, v in enumerate(fs)]
-        return _take(_chain(concepts, pts, width, seed), n)
+        return _take(chain_concepts(concepts, pts, width, seed), n)
 
     return make
 
@@ -123,7 +108,7 @@ def _agrawal(
         concepts = [
             synth.Agrawal(classification_function=f, seed=seed + i) for i, f in enumerate(fs)
         ]
-        return _take(_chain(concepts, pts, width, seed), n)
+        return _take(chain_concepts(concepts, pts, width, seed), n)
 
     return make
 
@@ -133,7 +118,7 @@ def _stagger(fs: Sequence[int], pts: Sequence[int]) -> Callable[[int, int], Iter
         concepts = [
             synth.STAGGER(classification_function=f, seed=seed + i) for i, f in enumerate(fs)
         ]
-        return _onehot(_take(_chain(concepts, pts, 1, seed), n))
+        return _onehot(_take(chain_concepts(concepts, pts, 1, seed), n))
 
     return make
 

@@ -2,7 +2,9 @@
 
 Precedence (highest first): explicit overrides (CLI flags), environment variables
 (``DRIFTLINE_`` prefix, ``__`` between nested names, e.g.
-``DRIFTLINE_MODEL__NAME=hat``), the TOML file, then the defaults below.
+``DRIFTLINE_MODEL__NAME=hat``), the TOML file (pydantic-settings'
+``TomlConfigSettingsSource``), then the defaults below. Sources merge per setting:
+a file can set ``metrics.host`` while the environment sets ``metrics.port``.
 Everything is validated at start-up so a bad value fails before the first event.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,7 +27,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 STDIN = Path("-")  # `--events-file -`: read events from standard input
 
@@ -70,6 +77,9 @@ class StartupError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- sources
 
 
 class BuiltinStreamConfig(_Section):
@@ -170,11 +180,18 @@ class KafkaConfig(_Section):
     )
 
 
-class SinkConfig(_Section):
-    """Where outputs go when the sink kind is `file`."""
+# --------------------------------------------------------------------------- parse
 
-    directory: Path = Path("out")
-    fsync: bool = False
+
+class ValidationConfig(_Section):
+    max_bytes: int = Field(65_536, ge=64)
+    max_features: int = Field(256, ge=1)
+    max_string: int = Field(256, ge=1)
+    min_event_time: datetime = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+    max_future: Duration = timedelta(days=1)
+
+
+# --------------------------------------------------------------------------- features
 
 
 class WindowSpec(_Section):
@@ -222,6 +239,9 @@ class FeaturesConfig(_Section):
                     f"window period {w.period} must exceed allowed_lateness {self.allowed_lateness}"
                 )
         return self
+
+
+# --------------------------------------------------------------------------- scoring and drift
 
 
 class ModelConfig(_Section):
@@ -323,17 +343,14 @@ class DriftConfig(_Section):
     )
 
 
-class RecoverySection(_Section):
-    """Bytewax recovery: snapshots of operator state and source offsets."""
+# --------------------------------------------------------------------------- outputs
 
-    directory: Path | None = Field(None, description="Recovery store; None = no recovery.")
-    partitions: int = Field(1, ge=1, description="Store partitions, created when missing.")
-    snapshot_interval: PositiveDuration = Field(
-        timedelta(seconds=5), description="How often state is snapshotted (the epoch length)."
-    )
-    backup_interval: Duration = Field(
-        timedelta(0), description="Keep superseded snapshots this long (for off-box backups)."
-    )
+
+class SinkConfig(_Section):
+    """Where outputs go when the sink kind is `file`."""
+
+    directory: Path = Path("out")
+    fsync: bool = False
 
 
 class MetricsConfig(_Section):
@@ -342,12 +359,7 @@ class MetricsConfig(_Section):
     port: int = Field(9108, ge=0, le=65535)
 
 
-class ValidationConfig(_Section):
-    max_bytes: int = Field(65_536, ge=64)
-    max_features: int = Field(256, ge=1)
-    max_string: int = Field(256, ge=1)
-    min_event_time: datetime = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
-    max_future: Duration = timedelta(days=1)
+# --------------------------------------------------------------------------- app
 
 
 class RunConfig(_Section):
@@ -374,6 +386,26 @@ class RunConfig(_Section):
     def cluster_workers(self) -> int:
         """Workers in the whole cluster: threads per process times processes."""
         return self.workers * max(1, len(self.addresses))
+
+
+class RecoverySection(_Section):
+    """Bytewax recovery: snapshots of operator state and source offsets."""
+
+    directory: Path | None = Field(None, description="Recovery store; None = no recovery.")
+    partitions: int = Field(1, ge=1, description="Store partitions, created when missing.")
+    snapshot_interval: PositiveDuration = Field(
+        timedelta(seconds=5), description="How often state is snapshotted (the epoch length)."
+    )
+    backup_interval: Duration = Field(
+        timedelta(0), description="Keep superseded snapshots this long (for off-box backups)."
+    )
+
+
+# --------------------------------------------------------------------------- settings
+
+# The TOML file `load_settings` is reading (None = no file): a context variable, not a
+# class attribute, so concurrent loads in threads do not see each other's file.
+_config_file: ContextVar[Path | None] = ContextVar("driftline_config_file", default=None)
 
 
 class Settings(BaseSettings):
@@ -458,7 +490,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _FileSource(settings_cls))
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file.get())
+        return (init_settings, env_settings, toml)
 
 
 def _readable_file(setting: str, path: Path) -> None:
@@ -470,30 +503,15 @@ def _readable_file(setting: str, path: Path) -> None:
         raise ValueError(f"{setting} {path} cannot be read (permissions)")
 
 
-class _FileSource(PydanticBaseSettingsSource):
-    """Reads the TOML file named by :data:`config_file` (lowest precedence but defaults)."""
-
-    path: Path | None = None
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        if _FileSource.path is None:
-            return {}
-        with open(_FileSource.path, "rb") as f:
-            return tomllib.load(f)
-
-
 def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
     """Load settings from `path` (TOML), the environment and `overrides` (nested dicts)."""
     if path is not None and not Path(path).is_file():
         raise FileNotFoundError(f"config file {path} not found")
-    _FileSource.path = Path(path) if path is not None else None
+    token = _config_file.set(Path(path) if path is not None else None)
     try:
         return Settings(**(overrides or {}))
     finally:
-        _FileSource.path = None
+        _config_file.reset(token)
 
 
 ENV_PREFIX = "DRIFTLINE_"

@@ -1,8 +1,10 @@
 from itertools import islice, pairwise
 
 import orjson
+import pytest
+from river.datasets import synth
 
-from driftline.connectors.builtin import drifting_events, drifting_messages
+from driftline.connectors.builtin import chain_concepts, drifting_events, drifting_messages
 from driftline.connectors.malformed import MALFORMED
 from driftline.flows.config import BuiltinStreamConfig
 
@@ -43,3 +45,24 @@ def test_bad_messages_are_injected() -> None:
     bad = [m for m in msgs if m in {raw for _, raw in MALFORMED}]
     assert len(bad) == 9
     assert all(isinstance(orjson.loads(m), dict) for m in msgs if m not in bad)
+
+
+def _agrawal(function: int, seed: int) -> synth.Agrawal:
+    return synth.Agrawal(classification_function=function, seed=seed)
+
+
+def test_chain_concepts_switches_at_the_point() -> None:
+    rows = list(chain_concepts([_agrawal(0, 1), _agrawal(2, 2)], [1000], 1, seed=0).take(1200))
+    assert rows[:900] == list(_agrawal(0, 1).take(900))
+    after = {repr(row) for row in _agrawal(2, 2).take(1200)}
+    assert all(repr(row) in after for row in rows[1100:])
+
+
+def test_chain_concepts_guards_the_sigmoid_and_the_points() -> None:
+    # width 1 at event 20,000: exp(4 * 20,000) would overflow without the guard
+    stream = chain_concepts([_agrawal(0, 1), _agrawal(2, 2)], [20_000], 1, seed=0)
+    assert len(list(stream.take(100))) == 100
+    one = _agrawal(0, 1)
+    assert chain_concepts([one], [], 1, seed=0) is one
+    with pytest.raises(ValueError, match="need 1 points"):
+        chain_concepts([_agrawal(0, 1), _agrawal(2, 2)], [], 1, seed=0)

@@ -41,3 +41,37 @@ def test_bad_config_fails_at_start(overrides: dict) -> None:
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_sources_merge_per_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[metrics]\nhost = "0.0.0.0"\nport = 9200\n[drift]\nwarmup = 7\n')
+    monkeypatch.setenv("DRIFTLINE_METRICS__PORT", "9300")
+    s = load_settings(cfg, {"drift": {"cooldown": 3}})
+    assert (s.metrics.host, s.metrics.port) == ("0.0.0.0", 9300)
+    assert (s.drift.warmup, s.drift.cooldown) == (7, 3)
+
+
+def test_file_is_read_only_by_its_load(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[metrics]\nport = 9200\n")
+    assert load_settings(cfg).metrics.port == 9200
+    assert load_settings().metrics.port == 9108
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[metrics]\nprot = 9200\n", "[metric]\nport = 9200\n", "events = 10\n"],
+)
+def test_unknown_keys_in_the_file_are_refused(tmp_path: Path, text: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    with pytest.raises(ValidationError):
+        load_settings(cfg)
+
+
+def test_bad_file_value_names_the_setting(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[metrics]\nport = 70000\n")
+    with pytest.raises(ValidationError, match=r"metrics\.port"):
+        load_settings(cfg)

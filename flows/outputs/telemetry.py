@@ -1,5 +1,11 @@
 """Prometheus metrics (prometheus-client) and the HTTP endpoint that serves them.
 
+Every driftline metric lives in :data:`REGISTRY`, a registry of driftline's own
+(not prometheus_client's default one), so the set of driftline metrics is what is
+registered there. The endpoint serves that registry and, after it, the default
+registry: the process and Python collectors and bytewax's
+``bytewax_kafka_consumer_lag`` live there, and were served before too.
+
 Steps update counters once per batch, not once per event, to keep the hot path cheap.
 """
 
@@ -8,89 +14,107 @@ from __future__ import annotations
 import logging
 from collections import Counter as Tally
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 
-EVENTS = Counter("driftline_events", "Events by outcome.", ["outcome"])
+REGISTRY = CollectorRegistry()
+"""Every driftline metric, and nothing else."""
+
+EVENTS = Counter("driftline_events", "Events by outcome.", ["outcome"], registry=REGISTRY)
 DEAD_LETTERS = Counter(
-    "driftline_dead_letters", "Inputs sent to the dead-letter output.", ["stage", "reason"]
+    "driftline_dead_letters",
+    "Inputs sent to the dead-letter output.",
+    ["stage", "reason"],
+    registry=REGISTRY,
 )
-LATE_EVENTS = Counter("driftline_late_events", "Events older than the allowed lateness.")
+LATE_EVENTS = Counter(
+    "driftline_late_events", "Events older than the allowed lateness.", registry=REGISTRY
+)
 OUT_OF_ORDER = Counter(
-    "driftline_out_of_order_events", "Events out of event-time order but within lateness."
+    "driftline_out_of_order_events",
+    "Events out of event-time order but within lateness.",
+    registry=REGISTRY,
 )
 SCORING_LATENCY = Histogram(
     "driftline_scoring_latency_seconds",
     "Seconds from an event entering the flow to its prediction.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
 )
 MODEL_METRIC = Gauge(
     "driftline_model_metric",
     "Rolling prequential metric of the model and the baseline.",
     ["model", "metric", "scorer"],
+    registry=REGISTRY,
 )
 MODEL_LIFT = Gauge(
     "driftline_model_lift",
     "How much better the model's rolling metric is than the baseline's (positive = better).",
     ["model", "metric"],
+    registry=REGISTRY,
 )
-DRIFT_ALERTS = Counter("driftline_drift_alerts", "Alerts raised.", ["kind", "detector"])
-MODEL_VERSION = Gauge("driftline_model_version", "Current model version.", ["model", "shard"])
-LABELS = Counter("driftline_labels", "Labels by outcome.", ["outcome"])
-PENDING_LABELS = Gauge("driftline_pending_labels", "Scored events waiting for a label.")
+DRIFT_ALERTS = Counter(
+    "driftline_drift_alerts", "Alerts raised.", ["kind", "detector"], registry=REGISTRY
+)
+MODEL_VERSION = Gauge(
+    "driftline_model_version", "Current model version.", ["model", "shard"], registry=REGISTRY
+)
+LABELS = Counter("driftline_labels", "Labels by outcome.", ["outcome"], registry=REGISTRY)
+PENDING_LABELS = Gauge(
+    "driftline_pending_labels", "Scored events waiting for a label.", registry=REGISTRY
+)
 OUTPUT_ERRORS = Counter(
-    "driftline_output_errors", "Output messages a sink could not deliver.", ["topic"]
+    "driftline_output_errors",
+    "Output messages a sink could not deliver.",
+    ["topic"],
+    registry=REGISTRY,
 )
-EXPIRED_KEYS = Counter("driftline_expired_keys", "Entity states dropped after idling.")
+EXPIRED_KEYS = Counter(
+    "driftline_expired_keys", "Entity states dropped after idling.", registry=REGISTRY
+)
 SNAPSHOT_BYTES = Gauge(
-    "driftline_model_snapshot_bytes", "Size of the latest snapshot of a model shard.", ["shard"]
+    "driftline_model_snapshot_bytes",
+    "Size of the latest snapshot of a model shard.",
+    ["shard"],
+    registry=REGISTRY,
 )
 SNAPSHOT_WRITTEN = Counter(
-    "driftline_snapshot_bytes", "Bytes of state snapshots taken, by step.", ["step"]
+    "driftline_snapshot_bytes",
+    "Bytes of state snapshots taken, by step.",
+    ["step"],
+    registry=REGISTRY,
 )
 
 WINDOW_FIELD_MISSING = Gauge(
     "driftline_window_field_missing",
     "1 when a window's field was not a number in any of the first events checked.",
     ["field"],
+    registry=REGISTRY,
 )
 TRACKED_FEATURES = Gauge(
     "driftline_data_drift_features",
     "Numeric feature names a model shard watches for data drift (drift.data_max_features).",
     ["shard"],
+    registry=REGISTRY,
 )
 UNTRACKED_FEATURES = Gauge(
     "driftline_untracked_features",
     "Numeric feature names in a shard's last data window beyond drift.data_max_features.",
     ["shard"],
+    registry=REGISTRY,
 )
 UNTRACKED_FEATURE_VALUES = Counter(
     "driftline_untracked_feature_values",
     "Numeric feature values not watched for data drift (name beyond drift.data_max_features).",
+    registry=REGISTRY,
 )
 
-_ALL = (
-    WINDOW_FIELD_MISSING,
-    EVENTS,
-    DEAD_LETTERS,
-    LATE_EVENTS,
-    OUT_OF_ORDER,
-    SCORING_LATENCY,
-    MODEL_METRIC,
-    MODEL_LIFT,
-    DRIFT_ALERTS,
-    MODEL_VERSION,
-    LABELS,
-    PENDING_LABELS,
-    EXPIRED_KEYS,
-    OUTPUT_ERRORS,
-    SNAPSHOT_BYTES,
-    SNAPSHOT_WRITTEN,
-    TRACKED_FEATURES,
-    UNTRACKED_FEATURES,
-    UNTRACKED_FEATURE_VALUES,
-)
+# The endpoint: driftline's registry, then the default one (process, Python, bytewax).
+_SERVED = CollectorRegistry()
+_SERVED.register(REGISTRY)
+_SERVED.register(prometheus_client.REGISTRY)
 
 
 def count_dead_letters(dead: list) -> None:
@@ -104,19 +128,19 @@ def count_dead_letters(dead: list) -> None:
 
 def metric_names() -> set[str]:
     """Exposed base names of every driftline metric (counters end in `_total`)."""
-    names = set()
-    for metric in _ALL:
-        name = metric._name  # prometheus-client strips `_total` from counter names
-        names.add(f"{name}_total" if isinstance(metric, Counter) else name)
-    return names
+    return {  # a counter's family is named without `_total`; its samples carry it
+        f"{family.name}_total" if family.type == "counter" else family.name
+        for family in REGISTRY.collect()
+    }
 
 
 def serve(host: str, port: int) -> int:
     """Start the /metrics endpoint (in a daemon thread); returns the port it listens on.
 
+    Serves :data:`REGISTRY` and the default registry (see the module's docstring).
     Port 0 lets the system choose: the log then names the port actually bound.
     """
-    server, _ = start_http_server(port, addr=host, registry=REGISTRY)
+    server, _ = start_http_server(port, addr=host, registry=_SERVED)
     bound = int(server.server_port)
     log.info("metrics endpoint listening", extra={"url": f"http://{host}:{bound}/metrics"})
     return bound
