@@ -11,8 +11,8 @@ from driftline.connectors.builtin import BuiltinSource, drifting_events
 from driftline.connectors.files import JsonlOutputs, JsonlSource, NullSink
 from driftline.flows.config import STDIN, Settings
 from driftline.flows.dataflow import FlowIO
-from driftline.flows.outputs.encode import OUTPUTS
 from driftline.flows.parse.events import Parser
+from driftline.flows.records import Output
 
 
 def events_source(settings: Settings) -> Source:
@@ -46,7 +46,7 @@ def outputs_sink(settings: Settings) -> Sink:
     if kind == "file":
         directory = settings.sinks.directory
         return JsonlOutputs(
-            {name: directory / f"{name}.jsonl" for name in OUTPUTS}, fsync=settings.sinks.fsync
+            {o.value: directory / o.file_name for o in Output}, fsync=settings.sinks.fsync
         )
     if kind == "null":
         return NullSink()

@@ -37,8 +37,9 @@ class FlowIO:
     labels come on their own stream, yields raw label messages as
     :class:`~driftline.flows.parse.events.LabelBytes` (a source may also mix them
     into `events`). `outputs` takes
-    `(output_name, json_bytes)` items, output_name in predictions, alerts,
-    dead_letters, drift_reports; a sink with a true `per_worker` attribute
+    `(output_name, json_bytes)` items, output_name the value of an
+    :class:`~driftline.flows.records.Output` (predictions, alerts, dead_letters,
+    drift_reports); a sink with a true `per_worker` attribute
     (one partition per worker, named so they sort in worker order) takes
     `(worker_index_text, (output_name, json_bytes))` instead.
     """

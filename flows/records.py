@@ -1,13 +1,87 @@
-"""The records the flow writes: alerts (drift, model changes) and dead letters.
+"""The records the flow emits, one typed class each, and the outputs they are written to.
 
-An alert also says how a person reads it on the console."""
+The scoring shard emits :class:`Prediction`, :class:`Alert`, :class:`DriftReport`,
+:class:`DeadLetter` and outcome records (:class:`Classified` or :class:`Regressed`,
+for the run monitor only); the encode step routes them by type to an
+:class:`Output`. Each written record is serialised by orjson as it is: its JSON
+keys are its fields, in their order. An alert also says how a person reads it on
+the console.
+
+The bottom layer: nothing here imports another driftline module at run time.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 import orjson
+
+if TYPE_CHECKING:
+    from driftline.flows.config import KafkaConfig
+
+
+class Output(StrEnum):
+    """The outputs of the flow: one JSONL file, or one Kafka topic, each."""
+
+    PREDICTIONS = "predictions"
+    ALERTS = "alerts"
+    DEAD_LETTERS = "dead_letters"
+    DRIFT_REPORTS = "drift_reports"
+
+    @property
+    def file_name(self) -> str:
+        """Its file in `sinks.directory` (``predictions.jsonl``)."""
+        return f"{self.value}.jsonl"
+
+    @property
+    def topic_setting(self) -> str:
+        """The name of its topic's setting in the `kafka` section (``predictions_topic``)."""
+        return f"{self.value}_topic"
+
+    def topic(self, cfg: KafkaConfig) -> str:
+        """Its Kafka topic in `cfg`."""
+        topic: str = getattr(cfg, self.topic_setting)
+        return topic
+
+
+@dataclass
+class Prediction:
+    """One scored event, as written to the predictions output.
+
+    Not slotted, on purpose: orjson serialises a dataclass with a `__dict__`
+    through that dict, over three times faster than one with slots (measured 0.5
+    vs 1.6 µs), and this record is made for every event. `late` is written
+    only when true (see :class:`LatePrediction`).
+    """
+
+    id: str
+    key: str
+    ts: str
+    prediction: Any
+    score: float | None
+    baseline: Any
+    label: Any
+    model: str
+    model_version: int
+    feature_version: str
+    shard: str
+    latency_ms: float
+    late: ClassVar[bool] = False  # not a field: absent from the JSON
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self)
+
+
+@dataclass
+class LatePrediction(Prediction):
+    """A prediction for a late event (older than its entity's newest by more than
+    `features.allowed_lateness`): the same record with ``"late": true`` last."""
+
+    late: bool = True  # type: ignore[misc]
+
 
 AlertKind = Literal[
     "concept_drift",
@@ -40,7 +114,7 @@ class Alert:
         return asdict(self)
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict())
+        return orjson.dumps(self)
 
     def describe(self) -> str:
         """One line for people watching the console."""
@@ -81,9 +155,40 @@ class Alert:
         return f"{what} {where}"
 
 
+@dataclass(slots=True, kw_only=True)
+class DriftReport:
+    """What a closed data window looked like, for the drift reports output.
+
+    `untracked_features`: numeric feature names the window had beyond
+    `drift.data_max_features`, which are not watched.
+    """
+
+    kind: Literal["drift_report"] = "drift_report"
+    shard: str
+    model: str
+    model_version: int
+    feature_version: str
+    window_end_event_id: str
+    window_end_ts: str
+    events: int
+    events_seen: int
+    recent_error: float | None
+    rolling_metric: dict[str, float]
+    features: dict[str, Any]
+    tracked_features: int
+    untracked_features: int
+    drifted: list[str]
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self)
+
+
+RAW_KEEP = 65_536  # characters of an unusable input a dead letter keeps
+
+
 @dataclass(slots=True)
 class DeadLetter:
-    """An input that could not be used, kept with the reason."""
+    """An input that could not be used, kept with the reason (made by :func:`dead_letter`)."""
 
     raw: str
     error: str
@@ -93,13 +198,69 @@ class DeadLetter:
     source: str = "events"
 
     def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "raw": self.raw,
-                "error": self.error,
-                "stage": self.stage,
-                "ts": self.ts,
-                "reason": self.reason,
-                "source": self.source,
-            }
-        )
+        return orjson.dumps(self)
+
+
+def dead_letter(
+    raw: bytes | str, error: str, stage: str, reason: str, source: str, whole: bool = False
+) -> DeadLetter:
+    """A dead letter for `raw`, stamped with the time now (UTC).
+
+    `raw` is kept as text: its first :data:`RAW_KEEP` characters (bytes decoded as
+    UTF-8, anything else kept as backslash escapes), or all of it when `whole`
+    (a record the flow encoded itself, already within `validation.max_bytes`).
+    """
+    if not whole:
+        raw = raw[:RAW_KEEP]
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="backslashreplace")
+    return DeadLetter(text, error, stage, datetime.now(UTC).isoformat(), reason, source)
+
+
+class Classified(NamedTuple):
+    """A classifier's prediction met its label: were the model and the baseline right?
+
+    None where that scorer made no prediction (still untrained): the label is
+    counted, but not in that scorer's accuracy, as River's metrics do. Written to
+    no output: the shard emits it for the run monitor. A named tuple, so readers of
+    the `(event_id, right, baseline_right)` tuple it replaced keep working.
+    """
+
+    event_id: str
+    right: bool | None
+    baseline_right: bool | None
+
+
+class Regressed(NamedTuple):
+    """A regressor's prediction met its label: absolute errors of the model and the baseline."""
+
+    event_id: str
+    error: float | None
+    baseline_error: float | None
+
+
+Outcome = Classified | Regressed
+
+#: What a model shard emits, and the encode step routes by type.
+Record = Prediction | Alert | DriftReport | DeadLetter | Outcome
+
+
+def outcome_of(task: str, event_id: str, y: Any, y_pred: Any, b_pred: Any) -> Outcome:
+    """What a shard emits for the monitor when a prediction meets its (learnable) label `y`.
+
+    `task` is "classification" or "regression".
+    """
+    if task == "regression":
+        return Regressed(event_id, _abs_error(y, y_pred), _abs_error(y, b_pred))
+    return Classified(
+        event_id,
+        None if y_pred is None else bool(y_pred == y),
+        None if b_pred is None else bool(b_pred == y),
+    )
+
+
+def _abs_error(y: Any, pred: Any) -> float | None:
+    """|y - pred|, or None when there is no usable prediction (never raises: state has moved)."""
+    try:
+        return None if pred is None else abs(float(y) - float(pred))
+    except (TypeError, ValueError):
+        return None

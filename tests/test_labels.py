@@ -9,6 +9,7 @@ import pytest
 from driftline.flows.config import load_settings
 from driftline.flows.features.feature_set import Featured
 from driftline.flows.parse.events import Event, Label
+from driftline.flows.records import Classified
 from driftline.flows.scoring.labels import ArrivedLabel, LabelJoin, Served
 from driftline.flows.scoring.shard import ModelShard, ShardStats
 
@@ -122,7 +123,7 @@ def test_prequential_metrics_match_a_hand_computed_reference() -> None:
     out = s.process(
         [arrived(2, False), arrived(0, True), arrived(3, False), arrived(1, True)], ShardStats()
     )
-    outcomes = [o for tag, o in out if tag == "outcome"]
+    outcomes = [o for o in out if isinstance(o, Classified)]
     assert [o[0] for o in outcomes] == ["e2", "e0", "e3", "e1"]
     # all four were predicted False before any learning: right for e2 and e3 only
     assert [o[1] for o in outcomes] == [True, False, True, False]

@@ -13,9 +13,14 @@ import pytest
 from driftline.flows.app.logs import setup_logging
 from driftline.flows.app.monitor import RunMonitor
 from driftline.flows.outputs.encode import EncodeOutputs
-from driftline.flows.parse.events import DeadLetter
-from driftline.flows.records import Alert
-from driftline.flows.scoring.labels import Classified, Regressed, outcome_of
+from driftline.flows.records import (
+    Alert,
+    Classified,
+    DeadLetter,
+    Prediction,
+    Regressed,
+    outcome_of,
+)
 from tests.conftest import write_jsonl
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -29,6 +34,12 @@ def line_of(summary: str, head: str) -> str:
     found = [line for line in summary.splitlines() if line.startswith(head)]
     assert len(found) == 1, summary
     return found[0]
+
+
+def scored(event_id: str) -> Prediction:
+    return Prediction(
+        event_id, "k", T0.isoformat(), True, 0.9, True, None, "logreg", 1, "v1", "shard-0", 0.1
+    )
 
 
 def refused_label(error: str = "label 'yes' is not of model.label_type bool") -> DeadLetter:
@@ -76,12 +87,12 @@ def test_classification_summary_states_the_direction() -> None:
     assert "(4 labelled)" in line
 
 
-def test_encode_outputs_hands_records_and_old_tuples_to_the_monitor() -> None:
+def test_encode_outputs_hands_records_to_the_monitor() -> None:
     m = quiet()
     EncodeOutputs(m)(
         [
-            ("shard-0", ("outcome", Regressed("r1", 1.0, 2.0))),
-            ("shard-0", ("outcome", ("evt-1", True, False))),  # as shards sent them before
+            ("shard-0", Regressed("r1", 1.0, 2.0)),
+            ("shard-0", Classified("evt-1", True, False)),
             refused_label(),
         ]
     )
@@ -108,7 +119,7 @@ def resumed_run() -> RunMonitor:
     """A run resumed at event 19,000 of a stream with drifts at 20,000 and 30,000."""
     m = quiet(resumed=True, console_alerts=False)
     for i in range(19_000, 40_000):
-        m.prediction({"id": f"evt-{i:09d}"})
+        m.prediction(scored(f"evt-{i:09d}"))
         m.outcome(Classified(f"evt-{i:09d}", i % 10 != 0, i % 2 == 0))
     m.alert(alert_at(30_040))
     return m
@@ -134,7 +145,7 @@ def test_resumed_summary_does_not_measure_drifts_it_saw_only_part_of() -> None:
 def test_a_fresh_run_measures_every_drift_it_reached() -> None:
     m = quiet()
     for i in range(3000):
-        m.prediction({"id": f"evt-{i:09d}"})
+        m.prediction(scored(f"evt-{i:09d}"))
         m.outcome(Classified(f"evt-{i:09d}", True, False))
     summary = m.summary([1000, 5000])
     assert "covers" not in summary
@@ -148,7 +159,7 @@ def test_a_fresh_run_measures_every_drift_it_reached() -> None:
 def test_no_labels_joined_says_so_instead_of_figures() -> None:
     m = quiet()
     for i in range(500):
-        m.prediction({"id": f"evt-{i:09d}"})
+        m.prediction(scored(f"evt-{i:09d}"))
     summary = m.summary([20_000])
     assert line_of(summary, "labels") == "labels           no labels joined yet"
     assert "0.0000" not in summary and "accuracy" not in summary and "MAE" not in summary
@@ -208,7 +219,7 @@ def json_stderr(monkeypatch) -> io.StringIO:
 def test_json_progress_keeps_the_log_stream_json(json_stderr: io.StringIO) -> None:
     m = RunMonitor(progress_every=0.0, out=json_stderr, progress_format="json")
     m.tick()  # the first tick only starts the clock
-    m.prediction({"id": "evt-1"})
+    m.prediction(scored("evt-1"))
     m.outcome(Classified("evt-1", True, False))
     m.alert(alert_at(1))
     for _ in range(200):

@@ -18,13 +18,14 @@ from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 
 from driftline.connectors.kafka.settings import client_config
 from driftline.flows.config import KafkaConfig, Settings, StartupError
+from driftline.flows.records import Output
 
 log = logging.getLogger(__name__)
 _librdkafka_log = logging.getLogger("driftline.connectors.kafka.librdkafka")
 
 #: Topic settings the job reads when `run.source` is kafka, and writes when `run.sink` is.
 SOURCE_TOPICS = ("events_topic", "labels_topic")
-SINK_TOPICS = ("predictions_topic", "alerts_topic", "dead_letters_topic", "drift_reports_topic")
+SINK_TOPICS = tuple(o.topic_setting for o in Output)
 
 _CREATE_HINT = "create them with `driftline topics create` (same config and environment)"
 

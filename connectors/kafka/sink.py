@@ -13,6 +13,7 @@ from driftline.connectors.kafka.settings import client_config
 from driftline.connectors.shutdown import stop_requested
 from driftline.flows.config import KafkaConfig
 from driftline.flows.outputs.telemetry import OUTPUT_ERRORS
+from driftline.flows.records import Output
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +126,7 @@ class KafkaOutputs(FixedPartitionedSink[tuple[str, bytes], None]):
 
     def __init__(self, cfg: KafkaConfig, workers: int = 1) -> None:
         self.cfg = cfg
-        self.topics = {
-            "predictions": cfg.predictions_topic,
-            "alerts": cfg.alerts_topic,
-            "dead_letters": cfg.dead_letters_topic,
-            "drift_reports": cfg.drift_reports_topic,
-        }
+        self.topics = {o.value: o.topic(cfg) for o in Output}
         self._parts = [f"worker-{i:04d}" for i in range(workers)]
 
     def list_parts(self) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from bytewax.connectors.kafka import KafkaSource
@@ -14,7 +13,8 @@ from driftline.connectors.kafka.admin import quiet_admin, topic_partitions
 from driftline.connectors.kafka.settings import client_config
 from driftline.connectors.shutdown import stop_requested
 from driftline.flows.config import KafkaConfig
-from driftline.flows.parse.events import DeadLetter, LabelBytes
+from driftline.flows.parse.events import LabelBytes
+from driftline.flows.records import DeadLetter, dead_letter
 
 log = logging.getLogger(__name__)
 _PARTITION_EOF = _ConfluentError._PARTITION_EOF
@@ -22,12 +22,10 @@ _PARTITION_EOF = _ConfluentError._PARTITION_EOF
 
 def _error_letter(msg: Any, topic: str, labels: bool) -> DeadLetter:
     """A consumer error (a confluent-kafka message with `.error()`) as a dead letter."""
-    value = msg.value() or b""
-    return DeadLetter(
-        raw=value[:65_536].decode("utf-8", errors="backslashreplace"),
-        error=f"kafka error on {topic}[{msg.partition()}]@{msg.offset()}: {msg.error()}",
+    return dead_letter(
+        msg.value() or b"",
+        f"kafka error on {topic}[{msg.partition()}]@{msg.offset()}: {msg.error()}",
         stage="kafka",
-        ts=datetime.now(UTC).isoformat(),
         reason="kafka",
         source="labels" if labels else "events",
     )

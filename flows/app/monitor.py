@@ -13,13 +13,9 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import Literal, TextIO
 
-from driftline.flows.records import Alert
-from driftline.flows.scoring.labels import Classified, Outcome, Regressed
-
-if TYPE_CHECKING:
-    from driftline.flows.parse.events import DeadLetter
+from driftline.flows.records import Alert, Classified, DeadLetter, Outcome, Prediction, Regressed
 
 log = logging.getLogger("driftline.run")
 progress_log = logging.getLogger("driftline.progress")
@@ -103,12 +99,12 @@ class RunMonitor:
     def regression(self) -> bool:
         return bool(self.model_mae.n or self.baseline_mae.n)
 
-    def prediction(self, rec: dict[str, Any]) -> None:
+    def prediction(self, rec: Prediction) -> None:
         self.scored += 1
-        if rec.get("late"):
+        if rec.late:
             self.late += 1
         if self.first_event is None:
-            self.first_event = rec["id"]
+            self.first_event = rec.id
 
     def outcome(self, outcome: Outcome) -> None:
         """A prediction met its label (inline or delayed)."""

@@ -19,7 +19,11 @@ from driftline.flows.parse.events import Event
 log = logging.getLogger("driftline")
 
 
-class FeatureLogic(StatefulBatchLogic):
+#: The values of one feature partition in a batch: `[(seq, ingest, Event), ...]` groups.
+EventGroups = list[tuple[int, float, Event]]
+
+
+class FeatureLogic(StatefulBatchLogic[EventGroups, Featured, bytes | None]):
     """State of one feature partition: the windows of its entities.
 
     Emits events with their served features. Entities idle for `idle_ttl`
@@ -38,7 +42,7 @@ class FeatureLogic(StatefulBatchLogic):
         self.sweep_every = min(max(ttl / 4, 1.0), 60.0)
         self.next_sweep = time.time() + self.sweep_every
 
-    def on_batch(self, values: list[list[tuple[int, float, Event]]]) -> tuple[list[Featured], bool]:
+    def on_batch(self, values: list[EventGroups]) -> tuple[list[Featured], bool]:
         fs, entities = self.features, self.entities
         featurize, new_state = fs.featurize, fs.new_state
         now = time.time()
@@ -77,7 +81,7 @@ class FeatureLogic(StatefulBatchLogic):
         return blob
 
 
-def _check_window_fields(fs: FeatureSet, values: list[list[tuple[int, float, Event]]]) -> None:
+def _check_window_fields(fs: FeatureSet, values: list[EventGroups]) -> None:
     missing = fs.field_check.observe([e.features for group in values for _, _, e in group])
     for i, w in enumerate(fs.config.windows):
         if w.field in missing:

@@ -7,16 +7,27 @@ from typing import Any, Protocol
 import orjson
 
 from driftline.flows.outputs import telemetry
-from driftline.flows.records import Alert, DeadLetter
-from driftline.flows.scoring.labels import Classified, Outcome
-
-PREDICTIONS, ALERTS, DEAD_LETTERS, REPORTS = (
-    "predictions",
-    "alerts",
-    "dead_letters",
-    "drift_reports",
+from driftline.flows.records import (
+    Alert,
+    Classified,
+    DeadLetter,
+    DriftReport,
+    Outcome,
+    Output,
+    Prediction,
+    Record,
+    Regressed,
 )
-OUTPUTS = (PREDICTIONS, ALERTS, DEAD_LETTERS, REPORTS)
+
+# the output names as plain text, as sink items carry them
+_PREDICTIONS = Output.PREDICTIONS.value
+_ALERTS = Output.ALERTS.value
+_DEAD_LETTERS = Output.DEAD_LETTERS.value
+_REPORTS = Output.DRIFT_REPORTS.value
+
+#: What reaches the encode step: `(shard, record)` from the scoring step, and the
+#: dead letters of parsing as they are.
+Scored = tuple[str, Record]
 
 
 class OutputWatcher(Protocol):
@@ -25,7 +36,7 @@ class OutputWatcher(Protocol):
     A protocol, so the flow depends on what it calls, not on the app layer above it.
     """
 
-    def prediction(self, rec: dict[str, Any]) -> None: ...
+    def prediction(self, rec: Prediction) -> None: ...
     def outcome(self, outcome: Outcome) -> None: ...
     def dead_letter(self, letter: DeadLetter) -> None: ...
     def alert(self, alert: Alert) -> None: ...
@@ -48,55 +59,46 @@ class EncodeOutputs:
         self.monitor = monitor
         self.routes = routes
 
-    def __call__(self, items: list[Any]) -> list[Any]:
-        out = self._encode(items)
+    def __call__(self, items: list[Any]) -> list[tuple[str, Any]]:
+        """`items` are `Scored | DeadLetter` (typed Any: bytewax's `branch` does not
+        narrow its false side, so the flow's stream is typed as every parsed item)."""
+        out: list[tuple[str, Any]] = self._encode(items)
         routes = self.routes
         if routes is None:
             return out
-        here = next((routes[i[0]] for i in items if i.__class__ is tuple), "0")
+        here = next((routes[i[0]] for i in items if not isinstance(i, DeadLetter)), "0")
         return [(here, o) for o in out]
 
-    def _encode(self, items: list[Any]) -> list[tuple[str, bytes]]:
-        dumps = orjson.dumps
+    def _encode(self, items: list[Scored | DeadLetter]) -> list[tuple[str, bytes]]:
+        dumps = orjson.dumps  # a record's JSON is its fields in order
         monitor = self.monitor
         out: list[tuple[str, bytes]] = []
         for item in items:
-            if item.__class__ is DeadLetter:
-                out.append((DEAD_LETTERS, item.to_json()))
+            if isinstance(item, DeadLetter):  # from parsing (counted there)
+                out.append((_DEAD_LETTERS, dumps(item)))
                 if monitor is not None:
                     monitor.dead_letter(item)
                 continue
-            tag, payload = item[1]
-            if tag == "dead_letter":
-                out.append((DEAD_LETTERS, payload.to_json()))
-                telemetry.count_dead_letters([payload])
+            record = item[1]
+            if isinstance(record, Prediction):
+                out.append((_PREDICTIONS, dumps(record)))
                 if monitor is not None:
-                    monitor.dead_letter(payload)
-            elif tag == "prediction":
-                out.append((PREDICTIONS, dumps(payload)))
+                    monitor.prediction(record)
+            elif isinstance(record, Classified | Regressed):
                 if monitor is not None:
-                    monitor.prediction(payload)
-            elif tag == "report":
-                out.append((REPORTS, dumps(payload)))
-            elif tag == "outcome":
+                    monitor.outcome(record)
+            elif isinstance(record, Alert):
+                out.append((_ALERTS, dumps(record)))
+                telemetry.DRIFT_ALERTS.labels(record.kind, record.detector).inc()
                 if monitor is not None:
-                    monitor.outcome(_as_outcome(payload))
-            else:
-                out.append((ALERTS, payload.to_json()))
-                telemetry.DRIFT_ALERTS.labels(payload.kind, payload.detector).inc()
+                    monitor.alert(record)
+            elif isinstance(record, DriftReport):
+                out.append((_REPORTS, dumps(record)))
+            else:  # a dead letter from scoring
+                out.append((_DEAD_LETTERS, dumps(record)))
+                telemetry.count_dead_letters([record])
                 if monitor is not None:
-                    monitor.alert(payload)
+                    monitor.dead_letter(record)
         if monitor is not None:
             monitor.tick()
         return out
-
-
-def _as_outcome(payload: Outcome | tuple[str, bool | None, bool | None]) -> Outcome:
-    """`payload` as an outcome record.
-
-    Shards used to send a bare `(event_id, right, baseline_right)` tuple: it still
-    works, and a regressor's `(event_id, None, None)` counts as labelled, unscored.
-    """
-    if payload.__class__ is tuple:
-        return Classified(*payload)  # type: ignore[misc]
-    return payload  # type: ignore[return-value]

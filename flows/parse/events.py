@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from driftline.flows.config import ValidationConfig
-from driftline.flows.records import DeadLetter
+from driftline.flows.records import DeadLetter, dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -127,15 +127,6 @@ class Parsed:
     dead: list[DeadLetter] = field(default_factory=list)
 
 
-_RAW_KEEP = 65_536
-
-
-def _raw_text(raw: bytes | str) -> str:
-    if isinstance(raw, str):
-        return raw[:_RAW_KEEP]
-    return raw[:_RAW_KEEP].decode("utf-8", errors="backslashreplace")
-
-
 def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_url=False)[:5]:
@@ -178,11 +169,8 @@ class Parser:
         self._batch_horizon: datetime | None = None
         self._warned_encoding = False
 
-    def now(self) -> str:
-        return datetime.now(UTC).isoformat()
-
     def dead(self, raw: bytes | str, error: str, reason: str, stage: str = "parse") -> DeadLetter:
-        return DeadLetter(_raw_text(raw), error, stage, self.now(), reason, self.kind)
+        return dead_letter(raw, error, stage, reason, self.kind)
 
     def parse_one(self, raw: bytes | str | None) -> Any:
         """Parse one message; returns a record or a :class:`DeadLetter`."""

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from driftline.flows.outputs import telemetry
-from driftline.flows.parse.events import DeadLetter, LabelBytes, Parser
+from driftline.flows.parse.events import Event, LabelBytes, Parser
+from driftline.flows.records import DeadLetter
 from driftline.flows.routing import grouped, shard_of
 from driftline.flows.scoring.labels import ArrivedLabel
+
+if TYPE_CHECKING:
+    from driftline.flows.features.feature_set import Featured
+
+#: Events of one feature partition in a batch: `(partition, [(seq, ingest, Event), ...])`.
+EventGroup = tuple[str, list[tuple[int, float, Event]]]
+#: What the parse step emits.
+ParsedItem = EventGroup | ArrivedLabel | DeadLetter
 
 
 class ParseInputs:
@@ -33,9 +42,11 @@ class ParseInputs:
         self.partitions = partitions
         self._seq = itertools.count()
 
-    def __call__(self, raws: list[Any]) -> list[Any]:
+    def __call__(self, raws: list[Any]) -> list[ParsedItem]:
         ingest = time.time()
-        event_raws, label_raws, dead = [], [], []
+        event_raws: list[Any] = []
+        label_raws: list[bytes | str | None] = []
+        dead: list[DeadLetter] = []
         for r in raws:
             cls = r.__class__
             if cls is LabelBytes:
@@ -45,7 +56,7 @@ class ParseInputs:
             else:
                 event_raws.append(r)
         seq = self._seq
-        out: list[Any] = []
+        out: list[ParsedItem] = []
         if event_raws:
             parsed = self.events.parse_batch(event_raws)
             partitions = self.partitions
@@ -65,16 +76,19 @@ class ParseInputs:
         return out
 
 
-def is_keyed(item: Any) -> bool:
+def is_keyed(item: ParsedItem) -> TypeGuard[EventGroup]:
     """Routes parsed items: event groups (keyed by partition) go to the feature step."""
     return item.__class__ is tuple
 
 
-def is_label(item: Any) -> bool:
+def is_label(item: ParsedItem) -> TypeGuard[ArrivedLabel]:
     """Routes the rest: labels go to their model shard, dead letters to the output."""
     return item.__class__ is ArrivedLabel
 
 
-def key_labels(items: list[ArrivedLabel]) -> list[tuple[str, list[ArrivedLabel]]]:
-    """`flat_map_batch` step: labels grouped by their model shard."""
+def key_labels(items: list[ArrivedLabel]) -> list[tuple[str, list[Featured | ArrivedLabel]]]:
+    """`flat_map_batch` step: labels grouped by their model shard.
+
+    Typed as the groups of featured events are, as the scoring step takes both.
+    """
     return grouped((a.shard, a) for a in items)

@@ -5,8 +5,9 @@ When an event is scored without its label, what is needed to learn from it later
 by event id. When the label arrives it is joined to that, so the model learns
 from exactly what it saw when it predicted: no train/serve skew, no leakage of
 features computed after the fact. Everything kept is bounded in event time (TTL)
-and in size. Each label learned ends in an outcome record (:class:`Classified` or
-:class:`Regressed`) for the run monitor.
+and in size. Each label learned ends in an outcome record
+(:class:`~driftline.flows.records.Classified` or :class:`~driftline.flows.records.Regressed`)
+for the run monitor.
 """
 
 from __future__ import annotations
@@ -14,13 +15,10 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any
 
 from driftline.flows.parse.events import Label
 from driftline.flows.scoring.challenger import NOT_PREDICTED
-
-if TYPE_CHECKING:
-    from driftline.flows.scoring.catalog import Task
 
 
 @dataclass(slots=True)
@@ -45,50 +43,6 @@ class Served:
     b_pred: Any
     model_version: int
     c_pred: Any = NOT_PREDICTED  # the challenger's prediction, when one was training
-
-
-class Classified(NamedTuple):
-    """A classifier's prediction met its label: were the model and the baseline right?
-
-    None where that scorer made no prediction (still untrained): the label is
-    counted, but not in that scorer's accuracy, as River's metrics do. A named
-    tuple, so readers of the `(event_id, right, baseline_right)` tuple it replaces
-    keep working.
-    """
-
-    event_id: str
-    right: bool | None
-    baseline_right: bool | None
-
-
-class Regressed(NamedTuple):
-    """A regressor's prediction met its label: absolute errors of the model and the baseline."""
-
-    event_id: str
-    error: float | None
-    baseline_error: float | None
-
-
-Outcome = Classified | Regressed
-
-
-def outcome_of(task: Task, event_id: str, y: Any, y_pred: Any, b_pred: Any) -> Outcome:
-    """What a shard emits for the monitor when a prediction meets its (learnable) label `y`."""
-    if task == "regression":
-        return Regressed(event_id, _abs_error(y, y_pred), _abs_error(y, b_pred))
-    return Classified(
-        event_id,
-        None if y_pred is None else bool(y_pred == y),
-        None if b_pred is None else bool(b_pred == y),
-    )
-
-
-def _abs_error(y: Any, pred: Any) -> float | None:
-    """|y - pred|, or None when there is no usable prediction (never raises: state has moved)."""
-    try:
-        return None if pred is None else abs(float(y) - float(pred))
-    except (TypeError, ValueError):
-        return None
 
 
 def _bounded_add(store: OrderedDict, key: str, value: Any, limit: int) -> bool:

@@ -13,7 +13,6 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -23,8 +22,19 @@ from driftline.flows.config import Settings
 from driftline.flows.drift import ConceptDriftMonitor, DataDriftMonitor
 from driftline.flows.features.feature_set import Featured
 from driftline.flows.outputs import telemetry
-from driftline.flows.parse.events import DeadLetter, to_json
-from driftline.flows.records import Alert
+from driftline.flows.parse.events import to_json
+from driftline.flows.records import (
+    Alert,
+    AlertKind,
+    DeadLetter,
+    DriftReport,
+    LatePrediction,
+    Prediction,
+    Record,
+    Severity,
+    dead_letter,
+    outcome_of,
+)
 from driftline.flows.scoring.catalog import (
     CATALOG,
     build_baseline,
@@ -33,14 +43,10 @@ from driftline.flows.scoring.catalog import (
     metric_class,
 )
 from driftline.flows.scoring.challenger import NOT_PREDICTED, Challenge, Verdict, error_of
-from driftline.flows.scoring.labels import ArrivedLabel, LabelJoin, Served, outcome_of
+from driftline.flows.scoring.labels import ArrivedLabel, LabelJoin, Served
 from driftline.flows.scoring.store import InputNames, ModelStore, derived_feature_names
 
 log = logging.getLogger(__name__)
-
-# ("prediction", dict), ("alert", Alert), or ("outcome", Classified | Regressed)
-# for the run monitor when a prediction meets its label (not written to any sink).
-Output = tuple[str, Any]
 
 
 @dataclass(slots=True)
@@ -113,59 +119,59 @@ class ModelShard:
         y_pred = self.model.predict_one(x)
         return y_pred, y_pred
 
-    def process(self, batch: list[Featured | ArrivedLabel], stats: ShardStats) -> list[Output]:
+    def process(self, batch: list[Featured | ArrivedLabel], stats: ShardStats) -> list[Record]:
         """Score every event of a batch; learn from inline labels and arrived labels.
 
         An item that makes the model or a metric fail (say, a text label for a
         regressor) becomes a dead letter; the shard and the job go on.
         """
-        out: list[Output] = []
+        out: list[Record] = []
         now = time.time()
         for item in batch:
             try:
                 self._handle(item, now, stats, out)
             except Exception as exc:  # keep the input and the reason, never stop
-                out.append(("dead_letter", _dead_letter(item, exc)))
+                out.append(_dead_letter(item, exc))
         return out
 
     def _handle(
-        self, f: Featured | ArrivedLabel, now: float, stats: ShardStats, out: list[Output]
+        self, f: Featured | ArrivedLabel, now: float, stats: ShardStats, out: list[Record]
     ) -> None:
         join = self.join
-        if f.__class__ is ArrivedLabel:
-            label = f.label  # type: ignore[union-attr]
+        if isinstance(f, ArrivedLabel):
+            label = f.label
             served = join.label(label)
             if served is not None:
                 stats.labelled += 1
                 out.extend(self.learn(served, label.label))
             return
-        event = f.event  # type: ignore[union-attr]
-        x = f.x  # type: ignore[union-attr]
+        event = f.event
+        x = f.x
         self.inputs.served(x, self.shard)
         y_pred, score = self.predict(x)
         b_pred = self.baseline.predict_one(x)
         self.seen += 1
-        rec = {
-            "id": event.id,
-            "key": event.key,
-            "ts": event.ts.isoformat(),
-            "prediction": y_pred,
-            "score": score,
-            "baseline": b_pred,
-            "label": event.label,
-            "model": self.model_name,
-            "model_version": self.version,
-            "feature_version": self.feature_version,
-            "shard": self.shard,
-            "latency_ms": round((now - f.ingest) * 1000.0, 3),
-        }
+        out.append(
+            (LatePrediction if f.late else Prediction)(
+                event.id,
+                event.key,
+                event.ts.isoformat(),
+                y_pred,
+                score,
+                b_pred,
+                event.label,
+                self.model_name,
+                self.version,
+                self.feature_version,
+                self.shard,
+                round((now - f.ingest) * 1000.0, 3),
+            )
+        )
         stats.latencies.append(now - f.ingest)
-        if f.late:  # type: ignore[union-attr]
-            rec["late"] = True
+        if f.late:
             stats.late += 1
-        elif f.out_of_order:  # type: ignore[union-attr]
+        elif f.out_of_order:
             stats.out_of_order += 1
-        out.append(("prediction", rec))
         stats.scored += 1
         signals = self.data.update(event.features)
         if self.data.filled == 0:  # a data window closed
@@ -207,14 +213,14 @@ class ModelShard:
             return y, f"label {y!r} is not one of model.classes {self.classes}"
         return y, None
 
-    def learn(self, served: Served, y: Any, source: str = "labels") -> list[Output]:
+    def learn(self, served: Served, y: Any, source: str = "labels") -> list[Record]:
         """Prequential update and learning with the features as served; may raise alerts.
 
         `source` says where a label that cannot be learned came from, for its dead letter.
         """
         y, problem = self.check_label(y)
         if problem is not None:
-            return [("dead_letter", _label_dead_letter(served, y, problem, source))]
+            return [_label_dead_letter(served, y, problem, source)]
         self.labelled += 1
         x, y_pred, b_pred = served.x, served.y_pred, served.b_pred
         if y_pred is not None:
@@ -228,43 +234,45 @@ class ModelShard:
         self.baseline.learn_one(x, y)
         if self.drift_config.challenger_warm_start:
             self.recent.append((x, y))
-        out: list[Output] = [("outcome", outcome_of(self.task, served.event_id, y, y_pred, b_pred))]
+        out: list[Record] = [outcome_of(self.task, served.event_id, y, y_pred, b_pred)]
         if self.challenge is not None:
             verdict = self.challenge.learn(x, y, y_pred, served.c_pred)
             if verdict is not None:
-                out.append(("alert", self._settle(verdict, served)))
+                out.append(self._settle(verdict, served))
         if self.snapshot_every and self.labelled % self.snapshot_every == 0:
             self.save_snapshot("periodic")
         signal = self.concept.update(error_of(self.task, y, y_pred))
         if signal is None:
             return out
-        severity = "critical" if signal.recent_error >= 2 * signal.reference_error else "warning"
+        severity: Severity = (
+            "critical" if signal.recent_error >= 2 * signal.reference_error else "warning"
+        )
         statistic = {
             "reference_error": round(signal.reference_error, 4),
             "recent_error": round(signal.recent_error, 4),
             "labelled_since_reset": signal.observed,
         }
-        out.append(("alert", self._alert("concept_drift", served, statistic, severity)))
+        out.append(self._alert("concept_drift", served, statistic, severity))
         policy = self.drift_config.on_concept_drift
         if policy == "reset":
-            out.append(("alert", self._reset(served, "concept drift")))
+            out.append(self._reset(served, "concept drift"))
         elif policy == "challenger" and self.challenge is None:
-            out.append(("alert", self._start_challenge(served)))
+            out.append(self._start_challenge(served))
         return out
 
     def _alert(
-        self, kind: str, at: Served, statistic: dict[str, Any], severity: str = "info"
+        self, kind: AlertKind, at: Served, statistic: dict[str, Any], severity: Severity = "info"
     ) -> Alert:
         """An alert about this shard's model at the event `at`."""
         return Alert(
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             detector=self.drift_config.concept_detector,
             model=self.model_name,
             model_version=self.version,
             event_id=at.event_id,
             event_ts=at.ts.isoformat(),
             shard=self.shard,
-            severity=severity,  # type: ignore[arg-type]
+            severity=severity,
             statistic=statistic,
             events_seen=self.seen,
         )
@@ -344,7 +352,7 @@ class ModelShard:
         self.concept.reset()
         return self._alert("model_reset", at, {"from_version": old, "reason": reason})
 
-    def _window_closed(self, signals: list[Any], event_id: str, ts: Any) -> list[Output]:
+    def _window_closed(self, signals: list[Any], event_id: str, ts: Any) -> list[Record]:
         """A data window closed: its drift report, and one grouped alert for its shifts.
 
         The report also says how many numeric feature names the window had beyond
@@ -357,28 +365,27 @@ class ModelShard:
         telemetry.UNTRACKED_FEATURES.labels(self.shard).set(data.untracked)
         if data.untracked_values:
             telemetry.UNTRACKED_FEATURE_VALUES.inc(data.untracked_values)
-        out: list[Output] = []
+        out: list[Record] = []
         if data.report is not None or data.untracked:
-            report = {
-                "kind": "drift_report",
-                "shard": self.shard,
-                "model": self.model_name,
-                "model_version": self.version,
-                "feature_version": self.feature_version,
-                "window_end_event_id": event_id,
-                "window_end_ts": ts.isoformat(),
-                "events": window,
-                "events_seen": self.seen,
-                "recent_error": errors,
-                "rolling_metric": {self.metric_name: self.rolling.get()} if self.labelled else {},
-                "features": data.report or {},
-                "tracked_features": len(data.columns),
-                "untracked_features": data.untracked,
-                "drifted": sorted(s.feature for s in signals),
-            }
-            out.append(("report", report))
+            report = DriftReport(
+                shard=self.shard,
+                model=self.model_name,
+                model_version=self.version,
+                feature_version=self.feature_version,
+                window_end_event_id=event_id,
+                window_end_ts=ts.isoformat(),
+                events=window,
+                events_seen=self.seen,
+                recent_error=errors,
+                rolling_metric={self.metric_name: self.rolling.get()} if self.labelled else {},
+                features=data.report or {},
+                tracked_features=len(data.columns),
+                untracked_features=data.untracked,
+                drifted=sorted(s.feature for s in signals),
+            )
+            out.append(report)
         if signals:
-            out.append(("alert", self._data_alert(signals, event_id, ts)))
+            out.append(self._data_alert(signals, event_id, ts))
         return out
 
     def _data_alert(self, signals: list[Any], event_id: str, ts: Any) -> Alert:
@@ -416,23 +423,17 @@ class ModelShard:
 
 
 def _label_dead_letter(served: Served, y: Any, problem: str, source: str) -> DeadLetter:
-    return DeadLetter(
-        raw=orjson.dumps({"id": served.event_id, "label": y}, default=str).decode(),
-        error=problem,
-        stage="score",
-        ts=datetime.now(UTC).isoformat(),
-        reason="label",
-        source=source,
-    )
+    raw = orjson.dumps({"id": served.event_id, "label": y}, default=str)
+    return dead_letter(raw, problem, stage="score", reason="label", source=source, whole=True)
 
 
 def _dead_letter(item: Featured | ArrivedLabel, exc: Exception) -> DeadLetter:
     record = item.label if isinstance(item, ArrivedLabel) else item.event
-    return DeadLetter(
-        raw=to_json(record).decode(),
-        error=f"scoring failed: {exc!r}"[:1000],
+    return dead_letter(
+        to_json(record),
+        f"scoring failed: {exc!r}"[:1000],
         stage="score",
-        ts=datetime.now(UTC).isoformat(),
         reason="model_error",
         source="labels" if isinstance(item, ArrivedLabel) else "events",
+        whole=True,
     )

@@ -6,19 +6,23 @@ from __future__ import annotations
 import logging
 import pickle
 from collections import Counter as Tally
-from typing import Any
 
 from bytewax.operators import StatefulBatchLogic
 
 from driftline.flows.config import Settings
 from driftline.flows.features.feature_set import Featured
 from driftline.flows.outputs import telemetry
+from driftline.flows.records import Record
 from driftline.flows.routing import grouped, shard_of
 from driftline.flows.scoring.labels import ArrivedLabel
 from driftline.flows.scoring.shard import ModelShard, ShardStats
 from driftline.flows.scoring.store import worth_snapshotting
 
 log = logging.getLogger("driftline")
+
+
+#: A shard's items in a batch: featured events, labels, or both.
+ToScore = list[Featured | ArrivedLabel]
 
 
 def _arrival(item: Featured | ArrivedLabel) -> int:
@@ -31,14 +35,14 @@ class KeyByShard:
     def __init__(self, shards: list[str]) -> None:
         self.shards = shards
 
-    def __call__(self, items: list[tuple[str, Featured]]) -> list[tuple[str, list[Featured]]]:
+    def __call__(self, items: list[tuple[str, Featured]]) -> list[tuple[str, ToScore]]:
         shards = self.shards
         for _, f in items:
             f.shard = shard_of(f.event.id, shards)
         return grouped((f.shard, f) for _, f in items)
 
 
-class ScoreLogic(StatefulBatchLogic):
+class ScoreLogic(StatefulBatchLogic[ToScore, Record, bytes | None]):
     """State of one model shard: predict, learn, detect drift."""
 
     def __init__(
@@ -51,7 +55,7 @@ class ScoreLogic(StatefulBatchLogic):
         self._reported: Tally[str] = Tally()
         self._pending = 0
 
-    def on_batch(self, groups: list[list[Featured | ArrivedLabel]]) -> tuple[list[Any], bool]:
+    def on_batch(self, groups: list[ToScore]) -> tuple[list[Record], bool]:
         values = groups[0] if len(groups) == 1 else [v for g in groups for v in g]
         if self.shard is None:  # bytewax does not pass the key to the builder
             self.shard = ModelShard(values[0].shard, self.settings, self.feature_version)
@@ -93,7 +97,7 @@ class ScoreLogic(StatefulBatchLogic):
             telemetry.PENDING_LABELS.inc(pending - self._pending)
             self._pending = pending
 
-    def on_eof(self) -> tuple[list[Any], bool]:
+    def on_eof(self) -> tuple[list[Record], bool]:
         """Input ended: snapshot the model to the store when asked to (replays).
 
         Not when the shard learned from no label (say every label was refused):
