@@ -210,15 +210,15 @@ def _state_of(shard: ModelShard) -> dict[str, Any]:
     return {
         "seen": shard.seen,
         "labelled": shard.labelled,
-        "version": shard.version,
-        "latest_version": shard.latest_version,
+        "version": shard.policy.version,
+        "latest_version": shard.policy.latest_version,
         "metric": shard.metric.get(),
         "baseline_metric": shard.baseline_metric.get(),
         "rolling": shard.rolling.get(),
         "outcomes": dict(shard.join.outcomes),
         "pending": list(shard.join.pending),
         "early": list(shard.join.early),
-        "challenge": shard.challenge is not None,
+        "challenge": shard.policy.challenge is not None,
     }
 
 

@@ -13,9 +13,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter as Tally
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+if TYPE_CHECKING:  # the scoring step reports through here; telemetry only reads them
+    from driftline.flows.drift import DataDriftMonitor
+    from driftline.flows.scoring.shard import ModelShard, ShardStats
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +130,67 @@ def count_dead_letters(dead: list) -> None:
     EVENTS.labels("dead_letter").inc(len(dead))
     for (stage, reason), n in Tally((d.stage, d.reason) for d in dead).items():
         DEAD_LETTERS.labels(stage, reason).inc(n)
+
+
+@dataclass(slots=True)
+class ReportedLabels:
+    """What a scoring step last reported of its shard's label join.
+
+    The join counts its outcomes and pending labels in total; Prometheus counters
+    take increments, so each batch reports the change since the last one.
+    """
+
+    outcomes: Tally[str] = field(default_factory=Tally)
+    pending: int = 0
+
+
+def report_shard_batch(shard: ModelShard, stats: ShardStats, last: ReportedLabels) -> None:
+    """Move a shard's metrics once for a batch (once per batch keeps the hot path cheap)."""
+    EVENTS.labels("scored").inc(stats.scored)
+    observe = SCORING_LATENCY.observe
+    for seconds in stats.latencies:
+        observe(seconds)
+    if stats.late:
+        LATE_EVENTS.inc(stats.late)
+        EVENTS.labels("late").inc(stats.late)
+    if stats.out_of_order:
+        OUT_OF_ORDER.inc(stats.out_of_order)
+    if stats.labelled:
+        _report_model_metric(shard)
+    MODEL_VERSION.labels(shard.model_name, shard.shard).set(shard.policy.version)
+    _report_labels(shard, last)
+
+
+def _report_model_metric(shard: ModelShard) -> None:
+    """The rolling metric of the model and of the baseline, and the model's lift over it."""
+    metric = shard.metric_name
+    model_value, base_value = shard.rolling.get(), shard.baseline_rolling.get()
+    MODEL_METRIC.labels(shard.model_name, metric, "model").set(model_value)
+    MODEL_METRIC.labels(shard.model_name, metric, "baseline").set(base_value)
+    better = shard.metric.bigger_is_better
+    lift = model_value - base_value if better else base_value - model_value
+    MODEL_LIFT.labels(shard.model_name, metric).set(lift)
+
+
+def _report_labels(shard: ModelShard, last: ReportedLabels) -> None:
+    """Label outcomes and pending labels since `last`, which is brought up to date."""
+    outcomes = shard.join.outcomes
+    if outcomes != last.outcomes:
+        for outcome, n in (outcomes - last.outcomes).items():
+            LABELS.labels(outcome).inc(n)
+        last.outcomes = Tally(outcomes)
+    pending = len(shard.join)
+    if pending != last.pending:
+        PENDING_LABELS.inc(pending - last.pending)
+        last.pending = pending
+
+
+def report_data_window(shard: str, data: DataDriftMonitor) -> None:
+    """A shard's data window closed: the feature names it watches and those it cannot."""
+    TRACKED_FEATURES.labels(shard).set(len(data.columns))
+    UNTRACKED_FEATURES.labels(shard).set(data.untracked)
+    if data.untracked_values:
+        UNTRACKED_FEATURE_VALUES.inc(data.untracked_values)
 
 
 def metric_names() -> set[str]:

@@ -1,17 +1,16 @@
 """One model shard: predict first, learn when the label is known, watch for drift.
 
-A shard owns its champion model (and a challenger after a drift), the baseline
-scored beside it, prequential metrics, the drift monitors, the delayed-label join
-and model snapshots. It is the state of one key of the
-scoring step, so everything that must see both predictions and labels lives here.
+A shard owns its champion model, the baseline scored beside it, prequential
+metrics, the drift monitors and the delayed-label join. It is the state of one key
+of the scoring step, so everything that must see both predictions and labels lives
+here. What happens to the model after a drift (reset, challenger, promotion) and
+its snapshots to the model store are its retraining policy's (policy.py).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,15 +18,13 @@ import orjson
 from river import utils
 
 from driftline.flows.config import Settings
-from driftline.flows.drift import ConceptDriftMonitor, DataDriftMonitor
+from driftline.flows.drift import ConceptDriftMonitor, ConceptSignal, DataDriftMonitor
 from driftline.flows.features.feature_set import Featured
-from driftline.flows.outputs import telemetry
 from driftline.flows.parse.events import to_json
 from driftline.flows.records import (
     Alert,
     AlertKind,
     DeadLetter,
-    DriftReport,
     LatePrediction,
     Prediction,
     Record,
@@ -35,18 +32,12 @@ from driftline.flows.records import (
     dead_letter,
     outcome_of,
 )
-from driftline.flows.scoring.catalog import (
-    CATALOG,
-    build_baseline,
-    build_metric,
-    build_model,
-    metric_class,
-)
-from driftline.flows.scoring.challenger import NOT_PREDICTED, Challenge, Verdict, error_of
+from driftline.flows.scoring.catalog import CATALOG, build_baseline, build_metric, metric_class
+from driftline.flows.scoring.challenger import error_of
+from driftline.flows.scoring.data_window import window_closed
 from driftline.flows.scoring.labels import ArrivedLabel, LabelJoin, Served
-from driftline.flows.scoring.store import InputNames, ModelStore, derived_feature_names
-
-log = logging.getLogger(__name__)
+from driftline.flows.scoring.policy import RetrainingPolicy
+from driftline.flows.scoring.store import derived_feature_names
 
 
 @dataclass(slots=True)
@@ -67,33 +58,21 @@ class ModelShard:
         cfg = settings.model
         self.shard = shard
         self.model_name = cfg.name
-        self.seed = cfg.seed
         self.task = CATALOG[cfg.name].task
         self.feature_version = feature_version
         self.drift_config = settings.drift
-        self.store = ModelStore(cfg.store)
-        self.snapshot_every = cfg.snapshot_every
-        self.model = build_model(cfg.name, cfg.seed)
-        self.version = 1
-        self.latest_version = 1
+        self.policy = RetrainingPolicy(self, settings)
+        # the raw input names learned (`inputs`) go into the snapshots
         derived = derived_feature_names(settings.features)
-        self.inputs = InputNames(derived)  # raw input names learned, for the snapshots
-        if cfg.warm_start:
-            info = self.store.resolve(cfg.warm_start, cfg.name, shard)
-            self.model = self.store.load(info)
-            self.version = self.latest_version = info.version
-            self.inputs = InputNames.warm_started(derived, info)
+        self.model, self.inputs = self.policy.first_model(derived, cfg.warm_start)
         self.classes = list(cfg.classes) if cfg.classes is not None else None
         self.label_type: type = {"bool": bool, "int": int, "str": str}[cfg.label_type]
-        self.challenge: Challenge | None = None
-        self.recent: deque[tuple[dict[str, float], Any]] = deque(
-            maxlen=max(settings.drift.challenger_warm_start, 1)
-        )
         self.baseline = build_baseline(self.task, cfg.baseline)
         self.metric = build_metric(self.task)
         self.baseline_metric = build_metric(self.task)
-        self.rolling = utils.Rolling(metric_class(self.task), window_size=cfg.rolling_window)
-        self.baseline_rolling = utils.Rolling(
+        # Rolling forwards `get` to the metric it wraps, which its type does not say
+        self.rolling: Any = utils.Rolling(metric_class(self.task), window_size=cfg.rolling_window)
+        self.baseline_rolling: Any = utils.Rolling(
             metric_class(self.task), window_size=cfg.rolling_window
         )
         self.concept = ConceptDriftMonitor(settings.drift)
@@ -161,7 +140,7 @@ class ModelShard:
                 b_pred,
                 event.label,
                 self.model_name,
-                self.version,
+                self.policy.version,
                 self.feature_version,
                 self.shard,
                 round((now - f.ingest) * 1000.0, 3),
@@ -175,9 +154,11 @@ class ModelShard:
         stats.scored += 1
         signals = self.data.update(event.features)
         if self.data.filled == 0:  # a data window closed
-            out.extend(self._window_closed(signals, event.id, event.ts))
-        c_pred = self.challenge.predict(x) if self.challenge is not None else NOT_PREDICTED
-        served = Served(event.id, event.key, event.ts, x, y_pred, b_pred, self.version, c_pred)
+            out.extend(window_closed(self, signals, event.id, event.ts))
+        c_pred = self.policy.challenger_prediction(x)
+        served = Served(
+            event.id, event.key, event.ts, x, y_pred, b_pred, self.policy.version, c_pred
+        )
         if event.label is not None:
             join.observe(event.ts)  # its time ages the labels waiting for other events
             stats.labelled += 1
@@ -232,18 +213,20 @@ class ModelShard:
         self.inputs.learned(x)
         self.model.learn_one(x, y)
         self.baseline.learn_one(x, y)
-        if self.drift_config.challenger_warm_start:
-            self.recent.append((x, y))
         out: list[Record] = [outcome_of(self.task, served.event_id, y, y_pred, b_pred)]
-        if self.challenge is not None:
-            verdict = self.challenge.learn(x, y, y_pred, served.c_pred)
-            if verdict is not None:
-                out.append(self._settle(verdict, served))
-        if self.snapshot_every and self.labelled % self.snapshot_every == 0:
-            self.save_snapshot("periodic")
+        settled = self.policy.on_labelled(served, y)
+        if settled is not None:
+            out.append(settled)
         signal = self.concept.update(error_of(self.task, y, y_pred))
-        if signal is None:
-            return out
+        if signal is not None:
+            out.append(self._concept_alert(signal, served))
+            reaction = self.policy.on_concept_drift(served)
+            if reaction is not None:
+                out.append(reaction)
+        return out
+
+    def _concept_alert(self, signal: ConceptSignal, at: Served) -> Alert:
+        """The concept-drift alert: critical once the recent error doubled the reference."""
         severity: Severity = (
             "critical" if signal.recent_error >= 2 * signal.reference_error else "warning"
         )
@@ -252,172 +235,22 @@ class ModelShard:
             "recent_error": round(signal.recent_error, 4),
             "labelled_since_reset": signal.observed,
         }
-        out.append(self._alert("concept_drift", served, statistic, severity))
-        policy = self.drift_config.on_concept_drift
-        if policy == "reset":
-            out.append(self._reset(served, "concept drift"))
-        elif policy == "challenger" and self.challenge is None:
-            out.append(self._start_challenge(served))
-        return out
+        return self.alert("concept_drift", at, statistic, severity)
 
-    def _alert(
+    def alert(
         self, kind: AlertKind, at: Served, statistic: dict[str, Any], severity: Severity = "info"
     ) -> Alert:
-        """An alert about this shard's model at the event `at`."""
+        """An alert about this shard's serving model at the event `at`."""
         return Alert(
             kind=kind,
             detector=self.drift_config.concept_detector,
             model=self.model_name,
-            model_version=self.version,
+            model_version=self.policy.version,
             event_id=at.event_id,
             event_ts=at.ts.isoformat(),
             shard=self.shard,
             severity=severity,
             statistic=statistic,
-            events_seen=self.seen,
-        )
-
-    def _start_challenge(self, at: Served) -> Alert:
-        """Start training a challenger beside the serving champion."""
-        self.latest_version += 1
-        model = build_model(self.model_name, self.seed + self.latest_version)
-        self.challenge = Challenge(model, self.task, self.drift_config.challenge_window)
-        if self.drift_config.challenger_warm_start:
-            self.challenge.warm_up(self.recent)
-        return self._alert(
-            "challenger_started",
-            at,
-            {"challenger_version": self.latest_version, "window": self.challenge.window},
-        )
-
-    def _settle(self, verdict: Verdict, at: Served) -> Alert:
-        """Promote the challenger or drop it; a promotion bumps the version and snapshots."""
-        assert self.challenge is not None
-        old = self.version
-        stats = {
-            "champion_error": round(verdict.champion_error, 4),
-            "challenger_error": round(verdict.challenger_error, 4),
-            "compared": verdict.compared,
-            "challenger_version": self.latest_version,
-            "from_version": old,
-        }
-        if verdict.outcome == "promoted":
-            self.model = self.challenge.model
-            self.version = self.latest_version
-            self.concept.reset()
-            self.challenge = None
-            won = verdict.challenger_error
-            self.save_snapshot("promotion", 1.0 - won if self.task == "classification" else won)
-            return self._alert("model_promoted", at, stats)
-        self.challenge = None
-        return self._alert("challenger_dropped", at, stats)
-
-    def save_snapshot(self, reason: str, metric_value: float | None = None) -> None:
-        """Write the champion to the model store (never fails the stream).
-
-        `metric_value` defaults to the champion's rolling metric; a promotion
-        passes the challenger's metric over the challenge instead. The metadata
-        records the labels and raw inputs learned, which a warm start is checked by.
-        """
-        if metric_value is None and self.labelled:
-            metric_value = self.rolling.get()
-        try:
-            self.store.save(
-                self.model,
-                model=self.model_name,
-                version=self.version,
-                shard=self.shard,
-                feature_version=self.feature_version,
-                events_seen=self.seen,
-                labelled=self.labelled,
-                metric=self.metric_name,
-                metric_value=metric_value,
-                reason=reason,
-                task=self.task,
-                label_type=self.label_type.__name__ if self.task == "classification" else None,
-                classes=self.classes if self.task == "classification" else None,
-                features=sorted(self.inputs.names),
-                features_capped=self.inputs.capped,
-            )
-        except OSError as exc:
-            log.error("model snapshot failed", extra={"error": str(exc), "shard": self.shard})
-
-    def _reset(self, at: Served, reason: str) -> Alert:
-        """Replace the stale model by a fresh one; the version goes up."""
-        old = self.version
-        self.latest_version += 1
-        self.model = build_model(self.model_name, self.seed + self.latest_version)
-        self.version = self.latest_version
-        self.inputs = InputNames(self.inputs.derived)  # a fresh model has learned nothing
-        self.concept.reset()
-        return self._alert("model_reset", at, {"from_version": old, "reason": reason})
-
-    def _window_closed(self, signals: list[Any], event_id: str, ts: Any) -> list[Record]:
-        """A data window closed: its drift report, and one grouped alert for its shifts.
-
-        The report also says how many numeric feature names the window had beyond
-        `drift.data_max_features` (`untracked_features`): those are not watched.
-        """
-        window = self.drift_config.data_window
-        errors = self.concept.recent.get() if self.concept.observed else None
-        data = self.data
-        telemetry.TRACKED_FEATURES.labels(self.shard).set(len(data.columns))
-        telemetry.UNTRACKED_FEATURES.labels(self.shard).set(data.untracked)
-        if data.untracked_values:
-            telemetry.UNTRACKED_FEATURE_VALUES.inc(data.untracked_values)
-        out: list[Record] = []
-        if data.report is not None or data.untracked:
-            report = DriftReport(
-                shard=self.shard,
-                model=self.model_name,
-                model_version=self.version,
-                feature_version=self.feature_version,
-                window_end_event_id=event_id,
-                window_end_ts=ts.isoformat(),
-                events=window,
-                events_seen=self.seen,
-                recent_error=errors,
-                rolling_metric={self.metric_name: self.rolling.get()} if self.labelled else {},
-                features=data.report or {},
-                tracked_features=len(data.columns),
-                untracked_features=data.untracked,
-                drifted=sorted(s.feature for s in signals),
-            )
-            out.append(report)
-        if signals:
-            out.append(self._data_alert(signals, event_id, ts))
-        return out
-
-    def _data_alert(self, signals: list[Any], event_id: str, ts: Any) -> Alert:
-        """One alert for every feature that shifted in the same window (strongest first)."""
-        signals = sorted(signals, key=lambda s: s.ks, reverse=True)
-        top = signals[0]
-        return Alert(
-            kind="data_drift",
-            detector="window-ks",
-            model=self.model_name,
-            model_version=self.version,
-            event_id=event_id,
-            event_ts=ts.isoformat(),
-            shard=self.shard,
-            severity="critical" if top.ks >= 0.3 else "warning",
-            feature=top.feature,
-            statistic={
-                "ks": round(top.ks, 4),
-                "p_value": top.p_value,
-                "reference_mean": top.reference_mean,
-                "current_mean": top.current_mean,
-                "window": top.window,
-                "features": {
-                    s.feature: {
-                        "ks": round(s.ks, 4),
-                        "p_value": s.p_value,
-                        "reference_mean": s.reference_mean,
-                        "current_mean": s.current_mean,
-                    }
-                    for s in signals
-                },
-            },
             events_seen=self.seen,
         )
 

@@ -3,9 +3,7 @@ bytewax state (predict, learn, detect drift)."""
 
 from __future__ import annotations
 
-import logging
 import pickle
-from collections import Counter as Tally
 
 from bytewax.operators import StatefulBatchLogic
 
@@ -17,9 +15,6 @@ from driftline.flows.routing import grouped, shard_of
 from driftline.flows.scoring.labels import ArrivedLabel
 from driftline.flows.scoring.shard import ModelShard, ShardStats
 from driftline.flows.scoring.store import worth_snapshotting
-
-log = logging.getLogger("driftline")
-
 
 #: A shard's items in a batch: featured events, labels, or both.
 ToScore = list[Featured | ArrivedLabel]
@@ -52,8 +47,7 @@ class ScoreLogic(StatefulBatchLogic[ToScore, Record, bytes | None]):
         self.recovering = recovering
         self.feature_version = feature_version
         self.shard: ModelShard | None = pickle.loads(resume) if resume is not None else None
-        self._reported: Tally[str] = Tally()
-        self._pending = 0
+        self._labels = telemetry.ReportedLabels()  # not kept in a snapshot, as before
 
     def on_batch(self, groups: list[ToScore]) -> tuple[list[Record], bool]:
         values = groups[0] if len(groups) == 1 else [v for g in groups for v in g]
@@ -63,39 +57,8 @@ class ScoreLogic(StatefulBatchLogic[ToScore, Record, bytes | None]):
             values.sort(key=_arrival)
         stats = ShardStats()
         out = self.shard.process(values, stats)
-        self._report(stats)
+        telemetry.report_shard_batch(self.shard, stats, self._labels)
         return out, self.RETAIN
-
-    def _report(self, stats: ShardStats) -> None:
-        s = self.shard
-        assert s is not None
-        telemetry.EVENTS.labels("scored").inc(stats.scored)
-        observe = telemetry.SCORING_LATENCY.observe
-        for seconds in stats.latencies:
-            observe(seconds)
-        if stats.late:
-            telemetry.LATE_EVENTS.inc(stats.late)
-            telemetry.EVENTS.labels("late").inc(stats.late)
-        if stats.out_of_order:
-            telemetry.OUT_OF_ORDER.inc(stats.out_of_order)
-        if stats.labelled:
-            metric = s.metric_name
-            model_value, base_value = s.rolling.get(), s.baseline_rolling.get()
-            telemetry.MODEL_METRIC.labels(s.model_name, metric, "model").set(model_value)
-            telemetry.MODEL_METRIC.labels(s.model_name, metric, "baseline").set(base_value)
-            better = s.metric.bigger_is_better
-            lift = model_value - base_value if better else base_value - model_value
-            telemetry.MODEL_LIFT.labels(s.model_name, metric).set(lift)
-        telemetry.MODEL_VERSION.labels(s.model_name, s.shard).set(s.version)
-        outcomes = s.join.outcomes
-        if outcomes != self._reported:
-            for outcome, n in (outcomes - self._reported).items():
-                telemetry.LABELS.labels(outcome).inc(n)
-            self._reported = Tally(outcomes)
-        pending = len(s.join)
-        if pending != self._pending:
-            telemetry.PENDING_LABELS.inc(pending - self._pending)
-            self._pending = pending
 
     def on_eof(self) -> tuple[list[Record], bool]:
         """Input ended: snapshot the model to the store when asked to (replays).
@@ -109,7 +72,7 @@ class ScoreLogic(StatefulBatchLogic[ToScore, Record, bytes | None]):
             and settings.model.snapshot_on_end
             and worth_snapshotting(s.shard, s.labelled, s.seen, settings)
         ):
-            s.save_snapshot("end of input")
+            s.policy.snapshot("end of input")
         return [], self.RETAIN
 
     def snapshot(self) -> bytes | None:

@@ -1,0 +1,86 @@
+"""What a shard emits when one of its data windows closes: a drift report and an alert.
+
+The shard feeds its data-drift monitor event by event; at the end of each window
+the monitor's report and shifted features become output records. Built here, apart
+from the shard, as these records are formatting of the monitor's state, not scoring.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from driftline.flows.drift import DataSignal
+from driftline.flows.outputs import telemetry
+from driftline.flows.records import Alert, DriftReport, Record
+
+if TYPE_CHECKING:  # the functions read the shard's state; the shard calls them
+    from driftline.flows.scoring.shard import ModelShard
+
+
+def window_closed(
+    shard: ModelShard, signals: list[DataSignal], event_id: str, ts: Any
+) -> list[Record]:
+    """A data window closed: its drift report, and one grouped alert for its shifts.
+
+    The report also says how many numeric feature names the window had beyond
+    `drift.data_max_features` (`untracked_features`): those are not watched.
+    """
+    data = shard.data
+    telemetry.report_data_window(shard.shard, data)
+    out: list[Record] = []
+    if data.report is not None or data.untracked:
+        concept = shard.concept
+        out.append(
+            DriftReport(
+                shard=shard.shard,
+                model=shard.model_name,
+                model_version=shard.policy.version,
+                feature_version=shard.feature_version,
+                window_end_event_id=event_id,
+                window_end_ts=ts.isoformat(),
+                events=shard.drift_config.data_window,
+                events_seen=shard.seen,
+                recent_error=concept.recent.get() if concept.observed else None,
+                rolling_metric={shard.metric_name: shard.rolling.get()} if shard.labelled else {},
+                features=data.report or {},
+                tracked_features=len(data.columns),
+                untracked_features=data.untracked,
+                drifted=sorted(s.feature for s in signals),
+            )
+        )
+    if signals:
+        out.append(_data_alert(shard, signals, event_id, ts))
+    return out
+
+
+def _data_alert(shard: ModelShard, signals: list[DataSignal], event_id: str, ts: Any) -> Alert:
+    """One alert for every feature that shifted in the same window (strongest first)."""
+    signals = sorted(signals, key=lambda s: s.ks, reverse=True)
+    top = signals[0]
+    return Alert(
+        kind="data_drift",
+        detector="window-ks",
+        model=shard.model_name,
+        model_version=shard.policy.version,
+        event_id=event_id,
+        event_ts=ts.isoformat(),
+        shard=shard.shard,
+        severity="critical" if top.ks >= 0.3 else "warning",
+        feature=top.feature,
+        statistic={
+            **_shift(top),
+            "window": top.window,
+            "features": {s.feature: _shift(s) for s in signals},
+        },
+        events_seen=shard.seen,
+    )
+
+
+def _shift(signal: DataSignal) -> dict[str, Any]:
+    """How one feature shifted, as the alert states it (for the top feature and each)."""
+    return {
+        "ks": round(signal.ks, 4),
+        "p_value": signal.p_value,
+        "reference_mean": signal.reference_mean,
+        "current_mean": signal.current_mean,
+    }
