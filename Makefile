@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench bench-quick clean
+.PHONY: run test lint typecheck bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ run: $(STAMP)
 
 test: $(TSTAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+typecheck: $(TSTAMP)
+	$(BIN)/mypy
 
 bench: $(TSTAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -28,7 +28,7 @@ from driftline.flows.config import BuiltinStreamConfig
 from driftline.flows.parse.events import LabelBytes
 
 
-def _concept(cfg: BuiltinStreamConfig, function: int, seed: int) -> datasets.base.Dataset:
+def _concept(cfg: BuiltinStreamConfig, function: int, seed: int) -> datasets.base.SyntheticDataset:
     if cfg.generator == "agrawal":
         return synth.Agrawal(
             classification_function=function, seed=seed, balance_classes=cfg.balance_classes
@@ -37,8 +37,11 @@ def _concept(cfg: BuiltinStreamConfig, function: int, seed: int) -> datasets.bas
 
 
 def chain_concepts(
-    concepts: Sequence[datasets.base.Dataset], points: Sequence[int], width: int, seed: int
-) -> datasets.base.Dataset:
+    concepts: Sequence[datasets.base.SyntheticDataset],
+    points: Sequence[int],
+    width: int,
+    seed: int,
+) -> datasets.base.SyntheticDataset:
     """Concepts chained by ConceptDriftStream so concept i starts at event points[i-1].
 
     `points` has one entry fewer than `concepts`; one concept is returned as is.
@@ -142,7 +145,7 @@ def drifting_messages(cfg: BuiltinStreamConfig) -> Iterator[bytes | None]:
         yield orjson.dumps(item)
 
 
-class _BuiltinPartition(StatefulSourcePartition[bytes, int]):
+class _BuiltinPartition(StatefulSourcePartition[bytes | None, int]):
     def __init__(self, cfg: BuiltinStreamConfig, resume: int | None) -> None:
         self._it = drifting_messages(cfg)
         self._done = resume or 0
@@ -150,7 +153,7 @@ class _BuiltinPartition(StatefulSourcePartition[bytes, int]):
         for _ in range(self._done):  # replay deterministically up to the snapshot
             next(self._it, None)
 
-    def next_batch(self) -> list[bytes]:
+    def next_batch(self) -> list[bytes | None]:
         if stop_requested():
             raise StopIteration
         batch = [m for _, m in zip(range(self._batch), self._it, strict=False)]
@@ -163,7 +166,7 @@ class _BuiltinPartition(StatefulSourcePartition[bytes, int]):
         return self._done
 
 
-class BuiltinSource(FixedPartitionedSource[bytes, int]):
+class BuiltinSource(FixedPartitionedSource[bytes | None, int]):
     """Bytewax source of the built-in drifting stream (one partition)."""
 
     def __init__(self, cfg: BuiltinStreamConfig) -> None:

@@ -77,7 +77,7 @@ class SignalWatcher:
         self.poll = poll
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
-        self._old_mask: set[signal.Signals] | None = None
+        self._old_mask: set[int | signal.Signals] | None = None
 
     def __enter__(self) -> Self:
         if threading.current_thread() is not threading.main_thread():

@@ -194,14 +194,16 @@ class ValidationConfig(_Section):
 # --------------------------------------------------------------------------- features
 
 
+WindowStat = Literal["count", "mean", "std", "sum"]
+_DEFAULT_STATS: tuple[WindowStat, ...] = ("count", "mean", "std")
+
+
 class WindowSpec(_Section):
     """One windowed aggregate family: stats of `field` per key over `period`."""
 
     field: str | None = Field(None, description="Numeric feature; None = event counts only.")
     period: PositiveDuration
-    stats: list[Literal["count", "mean", "std", "sum"]] = Field(
-        default_factory=lambda: ["count", "mean", "std"]
-    )
+    stats: list[WindowStat] = Field(default_factory=lambda: list(_DEFAULT_STATS))
 
 
 def builtin_windows() -> list[WindowSpec]:

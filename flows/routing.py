@@ -3,7 +3,7 @@
 bytewax routes a key to worker ``h(key) % workers`` for a fixed hash ``h``. The
 plain names ``shard-0`` and ``shard-1`` both land on worker 1 of 2, so two model
 shards would share one worker. ``_ROUTE_MOD_840`` holds ``h("shard-j") % 840``
-for j < 64, measured on bytewax 0.21.1 (``tests/test_sharding.py`` checks it
+for j < 64, measured on bytewax 0.21.1 (``tests/flow/test_sharding.py`` checks it
 against a real multi-worker run); 840 is divisible by every worker count from 1
 to 8 (and 10, 12, 14, 15, 20, ...), so for those counts the keys below put
 shard i on worker ``i % workers``. Other counts fall back to plain names.

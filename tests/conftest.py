@@ -74,7 +74,7 @@ def write_jsonl(path: Path, lines: Iterable[bytes | None]) -> Path:
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory):
     """A real Kafka-protocol broker (Tansu) on a free loopback port for the session."""
-    from tests.broker import Broker
+    from tests.support.broker import Broker
 
     with Broker(log_dir=tmp_path_factory.mktemp("tansu")) as b:
         yield b

@@ -48,7 +48,8 @@ def quiet_admin(conf: dict[str, Any]) -> AdminClient:
     A bad librdkafka setting is a StartupError naming `kafka.settings`.
     """
     try:
-        return AdminClient({**conf, "logger": _DebugLog()})
+        settings: dict[str, Any] = {**conf, "logger": _DebugLog()}  # a logger object, not text
+        return AdminClient(settings)
     except KafkaException as exc:
         raise StartupError(f"invalid librdkafka setting in kafka.settings: {_reason(exc)}") from exc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +181,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         if args.events_file is None:
             print("driftline produce: --source file needs --events-file", file=sys.stderr)
             return 2
-        messages = file_messages(args.events_file, args.labels_file)
+        messages: Iterator[bytes | None] = file_messages(args.events_file, args.labels_file)
     else:
         messages = drifting_messages(settings.builtin)
     import signal

@@ -174,7 +174,7 @@ class RunMonitor:
         rate = self.scored / max(now - self.started, 1e-9)
         if self.progress_format == "json":
             metric = "recent_mae" if self.regression else "recent_accuracy"
-            figures = {"scored": self.scored, "rate": round(rate, 1)}
+            figures: dict[str, float | None] = {"scored": self.scored, "rate": round(rate, 1)}
             figures[metric] = None if recent is None else round(recent, 4)
             figures |= {"alerts": len(self.alerts), "dead_letters": self.dead_letters}
             progress_log.info("progress", extra={**figures, "late": self.late})

@@ -10,13 +10,14 @@ reference holds `min_reference` errors after the warm-up, outside a cooldown.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from river import base, drift, stats, utils
 
 from driftline.flows.config import DriftConfig
 
 
-def build_detector(config: DriftConfig) -> base.DriftDetector:
+def build_detector(config: DriftConfig) -> base.DriftDetector | base.BinaryDriftDetector:
     """The configured River drift detector for the error stream."""
     name = config.concept_detector
     if name == "adwin":
@@ -49,9 +50,11 @@ class ConceptDriftMonitor:
 
     def reset(self) -> None:
         """Start over (after the model was replaced)."""
-        self.detector = build_detector(self.config)
+        # binary detectors (DDM, EDDM) take the 0/1 error as a number as well
+        self.detector: Any = build_detector(self.config)
         self.reference = stats.Mean()
-        self.recent = utils.Rolling(stats.Mean, window_size=self.recent_window)
+        # Rolling forwards `get` to the stat it wraps, which its type does not say
+        self.recent: Any = utils.Rolling(stats.Mean, window_size=self.recent_window)
         self.observed = 0
         self.quiet_until = self.config.warmup
         self.pending_until = 0  # a detection waiting for the recent error to rise

@@ -5,6 +5,7 @@ KSWIN is too slow and noisy to run on every feature)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +57,7 @@ class DataDriftMonitor:
         self.report: dict[str, dict[str, float]] | None = None  # per feature, last window
         self.rebase: set[str] = set()  # features whose next full window is the new reference
 
-    def update(self, features: dict[str, object]) -> list[DataSignal]:
+    def update(self, features: Mapping[str, object]) -> list[DataSignal]:
         """Add one event's raw features; returns signals when a window closes."""
         get = self.columns.get
         for name, value in features.items():
@@ -64,9 +65,9 @@ class DataDriftMonitor:
             if value.__class__ is not float and value.__class__ is not int:
                 continue  # text and booleans are not compared
             if column is not None:
-                column.append(value)  # type: ignore[arg-type]  # int or float, checked above
+                column.append(value)  # int or float, checked above
             else:
-                self._admit(name, value)  # type: ignore[arg-type]
+                self._admit(name, value)
         self.filled += 1
         if self.filled < self.window:
             return []

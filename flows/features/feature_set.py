@@ -13,6 +13,7 @@ of order but within the allowed lateness are inserted in event-time order.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -60,12 +61,12 @@ def _compile(spec: WindowSpec) -> _Window:
     )
 
 
-def vectorize(features: dict[str, object]) -> dict[str, float]:
+def vectorize(features: Mapping[str, object]) -> dict[str, float]:
     """Raw event features to model input: numbers kept, bools 0/1, text one-hot."""
     x: dict[str, float] = {}
     for name, value in features.items():
         if value.__class__ is float or value.__class__ is int:
-            x[name] = value  # type: ignore[assignment]
+            x[name] = value
         elif value is True or value is False:
             x[name] = 1.0 if value else 0.0
         else:
@@ -105,7 +106,7 @@ class EntityWindows:
             rolling.expire(t)
             _read(rolling, w, x)
             if value.__class__ is float or value.__class__ is int:
-                rolling.add(t, float(value))  # type: ignore[arg-type]
+                rolling.add(t, float(value))
         if not late and (self.newest_ts is None or event.ts > self.newest_ts):
             self.newest_ts = event.ts
 
@@ -151,7 +152,7 @@ class WindowFieldCheck:
         self.checked = 0
         self.done = not fields
 
-    def observe(self, features: list[dict[str, object]]) -> list[str]:
+    def observe(self, features: Sequence[Mapping[str, object]]) -> list[str]:
         """Count a batch's features; the fields never seen as numbers once the check ends."""
         numeric = self.numeric
         for feats in features:

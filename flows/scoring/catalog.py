@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from river import base, compose, dummy, forest, linear_model, metrics, preprocessing, stats, tree
+from river import compose, dummy, forest, linear_model, metrics, preprocessing, stats, tree
 
 Task = Literal["classification", "regression"]
+# A River classifier or regressor: River types them apart (predict_proba_one is a
+# classifier's), and the catalog entry's task says which one a model is.
+Model = Any
 
 
 @dataclass(frozen=True)
@@ -17,28 +20,28 @@ class ModelSpec:
 
     name: str
     task: Task
-    build: Callable[[int], base.Estimator]
+    build: Callable[[int], Model]
     description: str
     binary_only: bool = False  # learns true/false only (River's LogisticRegression)
 
 
-def _logreg(seed: int) -> base.Estimator:
+def _logreg(seed: int) -> Model:
     return compose.Pipeline(preprocessing.StandardScaler(), linear_model.LogisticRegression())
 
 
-def _hat(seed: int) -> base.Estimator:
+def _hat(seed: int) -> Model:
     return tree.HoeffdingAdaptiveTreeClassifier(seed=seed)
 
 
-def _arf(seed: int) -> base.Estimator:
+def _arf(seed: int) -> Model:
     return forest.ARFClassifier(n_models=10, seed=seed)
 
 
-def _linreg(seed: int) -> base.Estimator:
+def _linreg(seed: int) -> Model:
     return compose.Pipeline(preprocessing.StandardScaler(), linear_model.LinearRegression())
 
 
-def _hatr(seed: int) -> base.Estimator:
+def _hatr(seed: int) -> Model:
     return tree.HoeffdingAdaptiveTreeRegressor(seed=seed)
 
 
@@ -60,12 +63,12 @@ CATALOG: dict[str, ModelSpec] = {
 }
 
 
-def build_model(name: str, seed: int = 42) -> base.Estimator:
+def build_model(name: str, seed: int = 42) -> Model:
     """A fresh, untrained model from the catalog."""
     return CATALOG[name].build(seed)
 
 
-def build_baseline(task: Task, kind: Literal["prior", "no_change"]) -> base.Estimator:
+def build_baseline(task: Task, kind: Literal["prior", "no_change"]) -> Model:
     """The simple model scored beside the real one, to report lift against."""
     if task == "regression":
         if kind == "no_change":

@@ -13,12 +13,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from river import base
-
 from driftline.flows.scoring.catalog import Task
 
 
-def prediction_of(model: base.Estimator, task: Task, x: dict[str, float]) -> Any:
+def prediction_of(model: Any, task: Task, x: dict[str, float]) -> Any:
     """A model's point prediction (River's predict_one rule for classifiers)."""
     if task == "classification":
         proba = model.predict_proba_one(x)
@@ -46,7 +44,7 @@ class Verdict:
 class Challenge:
     """One challenger model being compared with the champion."""
 
-    def __init__(self, model: base.Estimator, task: Task, window: int) -> None:
+    def __init__(self, model: Any, task: Task, window: int) -> None:  # a River model
         self.model = model
         self.task = task
         self.window = window

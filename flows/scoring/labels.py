@@ -104,10 +104,12 @@ class LabelJoin:
         """
         self._advance(ts)
 
-    def _advance(self, ts: datetime) -> None:
+    def _advance(self, ts: datetime) -> datetime:
+        """Move the event-time clock to `ts` when newer; returns the TTL horizon."""
         if self.watermark is None or ts > self.watermark:
             self.watermark = ts
             self._expire()
+        return self.watermark - self.ttl
 
     def _expire(self) -> None:
         assert self.watermark is not None
@@ -121,12 +123,12 @@ class LabelJoin:
 
     def served(self, served: Served) -> Label | None:
         """Keep a prediction; returns its label at once if that came first."""
-        self._advance(served.ts)
+        horizon = self._advance(served.ts)
         label = self.early.pop(served.event_id, None)
         if label is not None:
             self._joined(served.event_id)
             return label
-        if served.ts < self.watermark - self.ttl:  # type: ignore[operator]
+        if served.ts < horizon:
             self.outcomes["unlabelled"] += 1
             return None
         if _bounded_add(self.pending, served.event_id, served, self.max_pending):
@@ -139,7 +141,7 @@ class LabelJoin:
         Its time moves the clock first, so a label that is already older than
         the TTL and meets nothing is ``unknown`` at once rather than kept.
         """
-        self._advance(label.ts)
+        horizon = self._advance(label.ts)
         served = self.pending.pop(label.id, None)
         if served is not None:
             self._joined(label.id)
@@ -148,7 +150,7 @@ class LabelJoin:
             self.outcomes["duplicate"] += 1
         elif label.id in self.expired_ids:
             self.outcomes["expired"] += 1
-        elif label.ts < self.watermark - self.ttl:  # type: ignore[operator]
+        elif label.ts < horizon:
             self.outcomes["unknown"] += 1
         else:
             if _bounded_add(self.early, label.id, label, self.max_pending):

@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from driftline.flows.routing import shard_keys
-from tests.broker import consume_all, free_port
 from tests.conftest import kafka_job_env
+from tests.support.broker import consume_all, free_port
 
 pytestmark = pytest.mark.kafka
 

@@ -25,8 +25,8 @@ from driftline.connectors.kafka.sink import _OutputsPartition
 from driftline.connectors.producer import produce
 from driftline.connectors.shutdown import clear_stop, request_stop
 from driftline.flows.config import KafkaConfig, Settings, StartupError
-from tests.broker import Broker, create_topics
 from tests.conftest import kafka_job_env
+from tests.support.broker import Broker, create_topics
 
 pytestmark = pytest.mark.kafka
 

@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from tests.broker import (
+from tests.support.broker import (
     Broker,
     BrokerError,
     consume_all,

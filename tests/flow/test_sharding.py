@@ -12,13 +12,14 @@ import pytest
 
 from driftline.flows.routing import _ROUTE_MOD_840, shard_keys, shard_of
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def routed(keys: list[str], workers: int) -> dict[str, int]:
     """Which worker bytewax gives each key, from a real run with `workers` workers."""
     proc = subprocess.run(
-        [sys.executable, "-m", "bytewax.run", "tests.routing_flow:flow", "-w", str(workers)],
+        [sys.executable, "-m", "bytewax.run", "tests.support.routing_flow:flow",
+         "-w", str(workers)],
         env={**os.environ, "ROUTING_KEYS": ",".join(keys)},
         capture_output=True, text=True, timeout=120, cwd=ROOT,
     )  # fmt: skip
@@ -52,12 +53,12 @@ def test_keys_are_unique_and_events_spread() -> None:
 
 def test_outputs_are_written_in_the_process_that_scored_them() -> None:
     """KafkaOutputs has a partition per worker; outputs addressed by worker_routes stay put."""
-    from tests.broker import free_port
+    from tests.support.broker import free_port
 
     addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(2))
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "bytewax.run", "tests.sink_routing_flow:flow",
+            [sys.executable, "-m", "bytewax.run", "tests.support.sink_routing_flow:flow",
              "-i", str(i), "-a", addresses],
             env={**os.environ, "ROUTING_WORKERS": "2", "ROUTING_PROCESS": str(i)},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,

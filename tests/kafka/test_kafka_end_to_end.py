@@ -13,8 +13,8 @@ import pytest
 
 from driftline.connectors.malformed import MALFORMED
 from driftline.flows.app.monitor import event_index
-from tests.broker import consume_all, produce
 from tests.conftest import kafka_job_env
+from tests.support.broker import consume_all, produce
 
 pytestmark = pytest.mark.kafka
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,8 @@ def test_wheel_installs_only_the_driftline_package(wheel: Path) -> None:
     ):
         assert module in names
     assert not any(n.startswith("driftline/tests/") or "/tests/" in n for n in names)
+    for typed in ("flows", "connectors", "evaluation"):  # PEP 561 markers
+        assert f"driftline/{typed}/py.typed" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "driftline = driftline.flows.app.cli:main" in text

@@ -37,7 +37,7 @@ import pytest
 
 from driftline.connectors.builtin import drifting_events
 from driftline.flows.config import BuiltinStreamConfig
-from tests.broker import Broker, consume_all, create_topics, produce
+from tests.support.broker import Broker, consume_all, create_topics, produce
 
 pytestmark = pytest.mark.kafka
 

@@ -1,4 +1,4 @@
-"""A tiny dataflow for tests/test_sharding.py: where Kafka outputs are written.
+"""A tiny dataflow for tests/flow/test_sharding.py: where Kafka outputs are written.
 
 Model shard keys go through a keyed step (where a shard is scored) and then to
 a sink with `KafkaOutputs`' partitions and routing; both places print the

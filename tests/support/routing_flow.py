@@ -1,4 +1,4 @@
-"""A tiny dataflow for tests/test_sharding.py: prints which worker each key lands on."""
+"""A tiny dataflow for tests/flow/test_sharding.py: prints which worker each key lands on."""
 
 import os
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.broker import consume_all
 from tests.conftest import kafka_job_env
+from tests.support.broker import consume_all
 
 pytestmark = pytest.mark.kafka
 

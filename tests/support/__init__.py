@@ -1,0 +1,1 @@
+"""Test support: the real test broker (Tansu) and tiny dataflows the routing tests run."""
