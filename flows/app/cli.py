@@ -1,59 +1,14 @@
-"""The `driftline` command line."""
+"""The `driftline` command line: `run`, and the parser that finds every command."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
-
-from driftline.flows.app.logs import setup_logging
-from driftline.flows.config import Settings, load_settings, unknown_environment
-
-log = logging.getLogger("driftline")
-
-
-def _nested(pairs: dict[str, Any]) -> dict[str, Any]:
-    """{"run.source": "file"} -> {"run": {"source": "file"}}, skipping None values."""
-    out: dict[str, Any] = {}
-    for dotted, value in pairs.items():
-        if value is None:
-            continue
-        node = out
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return out
-
-
-def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Settings:
-    """Settings from the config file, environment and flags, and logging set up by them.
-
-    Anything wrong exits 2 here, before the flow starts, naming the setting.
-    """
-    errors, warnings = unknown_environment()
-    if errors:
-        print("driftline: bad configuration:\n" + "\n".join(errors), file=sys.stderr)
-        raise SystemExit(2)
-    try:
-        settings = load_settings(args.config, _nested(overrides))
-    except (ValidationError, FileNotFoundError, ValueError) as exc:
-        print(f"driftline: bad configuration:\n{exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
-    setup_logging(settings.run.log_level, settings.run.log_format)
-    for warning in warnings:
-        log.warning(warning)
-    return settings
-
-
-def _refuse(message: str) -> int:
-    print(f"driftline: {message}", file=sys.stderr)
-    return 2
+from driftline.flows.app.commands import cmd_models, cmd_produce, cmd_replay, cmd_topics_create
+from driftline.flows.app.loading import load, refuse
+from driftline.flows.config import Settings
 
 
 def _flag_problems(args: argparse.Namespace, settings: Settings) -> list[str]:
@@ -86,11 +41,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     source = args.source
     if args.events_file is not None or args.labels_file is not None:
         if source not in (None, "file"):
-            return _refuse(
+            return refuse(
                 f"--events-file/--labels-file read files: use --source file, not {source}"
             )
         source = "file"  # giving a file means reading it
-    settings = _load(
+    settings = load(
         args,
         {
             "run.source": source,
@@ -117,161 +72,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     problems = _flag_problems(args, settings)
     if problems:
-        return _refuse("; ".join(problems))
+        return refuse("; ".join(problems))
     from driftline.flows.app.runner import run
 
     try:
         monitor = run(settings)
     except ValueError as exc:  # StartupError, or a warm start the store cannot vouch for
-        return _refuse(str(exc))
+        return refuse(str(exc))
     points = settings.builtin.drift_points if settings.run.source == "builtin" else None
     print(monitor.summary(points))
     if args.plot is not None:
         from driftline.evaluation.plot import write_svg
 
         print(f"plot: {write_svg(args.plot, monitor, points)}")
-    return 0
-
-
-def _kafka_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "kafka.bootstrap_servers": args.bootstrap_servers,
-        "run.log_level": args.log_level,
-        "run.log_format": args.log_format,
-    }
-
-
-def cmd_topics_create(args: argparse.Namespace) -> int:
-    """Create the topics; exit 2 with one clear message when the brokers cannot do it."""
-    settings = _load(args, {**_kafka_overrides(args), "kafka.partitions": args.partitions})
-    setup_logging(settings.run.log_level, settings.run.log_format)
-    from driftline.connectors.kafka.admin import create_topics
-    from driftline.flows.config import StartupError
-
-    try:
-        created = create_topics(settings.kafka)
-    except StartupError as exc:
-        print(f"driftline: {exc}", file=sys.stderr)
-        return 2
-    for topic, status in created.items():
-        print(f"{topic}: {status}")
-    return 0
-
-
-def cmd_produce(args: argparse.Namespace) -> int:
-    """Produce the stream; exit 2 when the brokers are unreachable, 1 when any message
-    was not acknowledged (rejected, or still queued when the final flush ended)."""
-    settings = _load(
-        args,
-        {
-            **_kafka_overrides(args),
-            "builtin.events": args.events,
-            "builtin.seed": args.seed,
-            "builtin.labels": args.labels,
-        },
-    )
-    setup_logging(settings.run.log_level, settings.run.log_format)
-    from driftline.connectors.builtin import drifting_messages
-    from driftline.connectors.kafka.admin import reach_brokers
-    from driftline.connectors.producer import file_messages, produce
-    from driftline.connectors.shutdown import request_stop
-    from driftline.flows.config import StartupError
-
-    if args.source == "file":
-        if args.events_file is None:
-            print("driftline produce: --source file needs --events-file", file=sys.stderr)
-            return 2
-        messages: Iterator[bytes | None] = file_messages(args.events_file, args.labels_file)
-    else:
-        messages = drifting_messages(settings.builtin)
-    import signal
-
-    signal.signal(signal.SIGTERM, lambda *_: request_stop())
-    try:
-        reach_brokers(settings.kafka)
-        result = produce(settings.kafka, messages, rate=args.rate, progress=not args.quiet)
-    except StartupError as exc:
-        print(f"driftline: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    if not result.ok:
-        log.error(
-            f"{result.not_delivered} messages not delivered to {settings.kafka.bootstrap_servers}",
-            extra={**result.as_log(), "first_error": result.first_error},
-        )
-        return 1
-    log.info("produced", extra=result.as_log())
-    return 0
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    settings = _load(args, {"model.store": args.store})
-    from driftline.flows.scoring.store import ModelStore
-
-    infos = ModelStore(settings.model.store).list()
-    if not infos:
-        print(f"no snapshots in {settings.model.store}")
-        return 0
-    print(
-        f"{'file':<52} {'model':<8} {'ver':>4} {'shard':<8} {'features':<14} "
-        f"{'events':>9} {'metric':>14} {'reason':<13} created"
-    )
-    for i in infos:
-        value = f"{i.metric} {i.metric_value:.4f}" if i.metric_value is not None else i.metric
-        print(
-            f"{i.file:<52} {i.model:<8} {i.version:>4} {i.shard:<8} {i.feature_version:<14} "
-            f"{i.events_seen:>9,} {value:>14} {i.reason:<13} {i.created[:19]}"
-        )
-        print(f"    labels {i.labels_text()}; learned from {i.features_text()}")
-    return 0
-
-
-def cmd_replay(args: argparse.Namespace) -> int:
-    """Warm a model on history: the same flow, from a file, snapshotted at the end.
-
-    Exits 1 when no snapshot was written (the model learned from no label), and
-    prints a `driftline run` command that warm-starts from the new snapshot as is.
-    """
-    settings = _load(
-        args,
-        {
-            "run.source": "file",
-            "run.sink": "null" if args.out is None else "file",
-            "sinks.directory": args.out,
-            "files.events_path": args.events_file,
-            "files.labels_path": args.labels_file,
-            "model.name": args.model,
-            "model.store": args.store,
-            "model.snapshot_on_end": True,
-            "model.warm_start": args.warm_start,
-            "metrics.enabled": False,
-            "run.log_level": args.log_level,
-            "run.log_format": args.log_format,
-        },
-    )
-    setup_logging(settings.run.log_level, settings.run.log_format)
-    import shlex
-
-    from driftline.flows.app.runner import run
-    from driftline.flows.scoring.store import ModelStore, warm_start_command
-
-    store = ModelStore(settings.model.store)
-    before = {i.file for i in store.list()}
-    try:
-        monitor = run(settings)
-    except ValueError as exc:
-        print(f"driftline: {exc}", file=sys.stderr)
-        return 2
-    print(monitor.summary())
-    written = [i for i in store.list() if i.file not in before]
-    if not written:
-        print("driftline replay: no model snapshot written (see the warning)", file=sys.stderr)
-        return 1
-    latest = written[-1]
-    print(f"model snapshot: {settings.model.store / latest.file} (v{latest.version})")
-    command = warm_start_command(settings, latest.file, args.config)
-    print(f"warm-start a live run with: {shlex.join(command)}")
     return 0
 
 
