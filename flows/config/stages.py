@@ -1,0 +1,226 @@
+"""Settings of the flow's stages: features, scoring and drift, outputs, and the run."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from driftline.flows.config.base import Duration, PositiveDuration, _Section
+
+# --------------------------------------------------------------------------- features
+
+
+WindowStat = Literal["count", "mean", "std", "sum"]
+_DEFAULT_STATS: tuple[WindowStat, ...] = ("count", "mean", "std")
+
+
+class WindowSpec(_Section):
+    """One windowed aggregate family: stats of `field` per key over `period`."""
+
+    field: str | None = Field(None, description="Numeric feature; None = event counts only.")
+    period: PositiveDuration
+    stats: list[WindowStat] = Field(default_factory=lambda: list(_DEFAULT_STATS))
+
+
+def builtin_windows() -> list[WindowSpec]:
+    """The built-in stream's windows: event counts, and its loan amounts over 5 min and 1 h."""
+    return [
+        WindowSpec(field=None, period=timedelta(minutes=5), stats=["count"]),
+        WindowSpec(field="loan", period=timedelta(minutes=5), stats=["mean", "std"]),
+        WindowSpec(field="loan", period=timedelta(hours=1), stats=["count", "mean"]),
+    ]
+
+
+class FeaturesConfig(_Section):
+    windows: list[WindowSpec] = Field(
+        default_factory=lambda: [
+            WindowSpec(field=None, period=timedelta(minutes=5), stats=["count"]),
+            WindowSpec(field=None, period=timedelta(hours=1), stats=["count"]),
+        ],
+        description="Defaults read no field of the events (they cannot know your fields).",
+    )
+    time_since_last: bool = True
+    allowed_lateness: Duration = Field(
+        timedelta(seconds=30), description="Older than the key's newest event minus this = late."
+    )
+    idle_ttl: PositiveDuration | None = Field(
+        None,
+        description="Drop an entity's windows after this much wall-clock idleness "
+        "(default: the longest window plus the allowed lateness).",
+    )
+
+    @model_validator(mode="after")
+    def _lateness_below_periods(self) -> FeaturesConfig:
+        for w in self.windows:
+            if w.period <= self.allowed_lateness:
+                raise ValueError(
+                    f"window period {w.period} must exceed allowed_lateness {self.allowed_lateness}"
+                )
+        return self
+
+
+# --------------------------------------------------------------------------- scoring and drift
+
+
+class ModelConfig(_Section):
+    name: str = "logreg"
+    baseline: Literal["prior", "no_change"] = "prior"
+    shards: int = Field(1, ge=1, description="Independent model shards (hash of event id).")
+    rolling_window: int = Field(1000, ge=10)
+    seed: int = 42
+    label_type: Literal["bool", "int", "str"] = Field(
+        "bool", description="Type of a classifier's labels; others become dead letters."
+    )
+    classes: list[bool | int | str] | None = Field(
+        None, description="Accepted class labels (classifiers); None = any of `label_type`."
+    )
+    store: Path = Field(Path("models"), description="Model store: the only place loaded from.")
+    snapshot_every: int = Field(
+        50_000, ge=0, description="Snapshot each shard's model every N labels (0 = never)."
+    )
+    snapshot_on_end: bool = Field(False, description="Snapshot every shard when input ends.")
+    warm_start: str | None = Field(
+        None, description="'latest' or a snapshot file in the store to start from."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        from driftline.flows.scoring.catalog import CATALOG
+
+        if name not in CATALOG:
+            raise ValueError(f"unknown model {name!r}; choose one of {sorted(CATALOG)}")
+        return name
+
+    @model_validator(mode="after")
+    def _labels_fit_the_model(self) -> ModelConfig:
+        """Label type, classes and model agree, or no label could ever be learned."""
+        from driftline.flows.scoring.catalog import CATALOG
+
+        spec = CATALOG[self.name]
+        if spec.task == "classification" and spec.binary_only and self.label_type != "bool":
+            raise ValueError(
+                f"model.name {self.name!r} is a binary classifier: it needs model.label_type "
+                f'"bool" (labels true/false or 0/1), got {self.label_type!r}; pick a '
+                "multi-class model (hat, arf) for int or str labels"
+            )
+        if self.classes is not None:
+            self.classes = [_class_of(c, self.label_type) for c in self.classes]
+        return self
+
+
+def _class_of(value: bool | int | str, label_type: str) -> bool | int | str:
+    """One entry of `model.classes` as a value of `model.label_type` (0/1 allowed for bool)."""
+    if label_type == "bool" and value.__class__ is int and value in (0, 1):
+        return bool(value)
+    expected = {"bool": bool, "int": int, "str": str}[label_type]
+    if value.__class__ is not expected:
+        raise ValueError(f"model.classes entry {value!r} is not of model.label_type {label_type!r}")
+    return value
+
+
+class LabelsConfig(_Section):
+    """Delayed labels: how long a prediction waits for its label, and how many may wait."""
+
+    ttl: PositiveDuration = Field(timedelta(hours=1), description="In event time.")
+    max_pending: int = Field(200_000, ge=1, description="Per model shard.")
+
+
+class DriftConfig(_Section):
+    concept_detector: Literal["adwin", "page_hinkley", "kswin", "ddm", "eddm"] = "adwin"
+    adwin_delta: float = Field(0.02, gt=0, lt=1, description="Chosen by drift-eval.")
+    warmup: int = Field(1000, ge=0, description="Labelled events before concept alerts may fire.")
+    cooldown: int = Field(1000, ge=0, description="Events after an alert before the next one.")
+    min_reference: int = Field(
+        500, ge=1, description="Errors in the reference before a rise can be judged."
+    )
+    min_increase: float = Field(
+        0.25, ge=0, description="Recent error must exceed the reference by this fraction."
+    )
+    on_concept_drift: Literal["challenger", "reset", "keep"] = Field(
+        "challenger",
+        description="challenger: train a new model beside the champion and promote it if "
+        "better; reset: replace at once; keep: only alert.",
+    )
+    challenge_window: int = Field(
+        500, ge=10, description="Labelled events both models are compared on."
+    )
+    challenger_warm_start: int = Field(
+        0, ge=0, description="Recent labelled examples a challenger learns from first."
+    )
+    data_window: int = Field(2000, ge=50, description="Events per data-drift comparison window.")
+    data_alpha: float = Field(1e-6, gt=0, lt=1, description="KS p-value threshold.")
+    data_min_effect: float = Field(
+        0.05, ge=0, le=1, description="Minimum KS statistic (chosen by drift-eval)."
+    )
+    data_max_features: int = Field(
+        256,
+        ge=1,
+        description="Distinct raw feature names watched for data drift per shard; "
+        "names beyond it are counted, not watched.",
+    )
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+class SinkConfig(_Section):
+    """Where outputs go when the sink kind is `file`."""
+
+    directory: Path = Path("out")
+    fsync: bool = False
+
+
+class MetricsConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535)
+
+
+# --------------------------------------------------------------------------- app
+
+
+class RunConfig(_Section):
+    source: Literal["builtin", "file", "kafka"] = "builtin"
+    sink: Literal["file", "kafka", "null"] = "file"
+    workers: int = Field(1, ge=1, description="Worker threads in this process.")
+    process_id: int | None = Field(None, ge=0, description="This process in a cluster (-i).")
+    addresses: list[str] = Field(
+        default_factory=list, description="host:port of every cluster process, in order (-a)."
+    )
+    progress_every: float = Field(2.0, gt=0, description="Seconds between progress lines.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    console_alerts: bool = True
+    epoch_interval: PositiveDuration = timedelta(seconds=2)
+    shutdown_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds SIGTERM/SIGINT may take to drain; then the job exits anyway "
+        "(a second signal exits at once).",
+    )
+
+    @property
+    def cluster_workers(self) -> int:
+        """Workers in the whole cluster: threads per process times processes."""
+        return self.workers * max(1, len(self.addresses))
+
+
+class RecoverySection(_Section):
+    """Bytewax recovery: snapshots of operator state and source offsets."""
+
+    directory: Path | None = Field(None, description="Recovery store; None = no recovery.")
+    partitions: int = Field(1, ge=1, description="Store partitions, created when missing.")
+    snapshot_interval: PositiveDuration = Field(
+        timedelta(seconds=5), description="How often state is snapshotted (the epoch length)."
+    )
+    backup_interval: Duration = Field(
+        timedelta(0), description="Keep superseded snapshots this long (for off-box backups)."
+    )
