@@ -175,5 +175,7 @@ class BuiltinSource(FixedPartitionedSource[bytes | None, int]):
     def list_parts(self) -> list[str]:
         return ["builtin"]
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None):
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: int | None
+    ) -> _BuiltinPartition:
         return _BuiltinPartition(self.cfg, resume_state)

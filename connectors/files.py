@@ -70,7 +70,9 @@ class JsonlSource(FixedPartitionedSource[bytes, int | None]):
     def list_parts(self) -> list[str]:
         return [str(self.path)]
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None):
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: int | None
+    ) -> _JsonlReadPartition:
         return _JsonlReadPartition(self.path, self.batch_size, resume_state, self.wrap)
 
 
@@ -117,7 +119,7 @@ class JsonlOutputs(FixedPartitionedSink[bytes, int]):
     def part_fn(self, item_key: str) -> int:
         return self._order.index(item_key)
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None):
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _JsonlPartition:
         return _JsonlPartition(self.paths[for_part], resume_state, self.fsync)
 
 

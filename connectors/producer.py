@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from driftline.connectors.kafka.admin import client_config
+from driftline.connectors.kafka.settings import client_config
 from driftline.connectors.shutdown import stop_requested
 from driftline.flows.config import KafkaConfig
 from driftline.flows.parse.events import LabelBytes

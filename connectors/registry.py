@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
@@ -15,7 +16,7 @@ from driftline.flows.parse.events import Parser
 from driftline.flows.records import Output
 
 
-def events_source(settings: Settings) -> Source:
+def events_source(settings: Settings) -> Source[Any]:
     kind = settings.run.source
     if kind == "builtin":
         return BuiltinSource(settings.builtin)
@@ -27,7 +28,7 @@ def events_source(settings: Settings) -> Source:
     return kafka_source(settings.kafka, settings.kafka.events_topic)
 
 
-def labels_source(settings: Settings) -> Source | None:
+def labels_source(settings: Settings) -> Source[Any] | None:
     """Labels on their own stream (None when they travel inside events)."""
     kind = settings.run.source
     if kind == "file" and settings.files.labels_path is not None:
@@ -41,7 +42,7 @@ def labels_source(settings: Settings) -> Source | None:
     return None
 
 
-def outputs_sink(settings: Settings) -> Sink:
+def outputs_sink(settings: Settings) -> Sink[Any]:
     kind = settings.run.sink
     if kind == "file":
         directory = settings.sinks.directory

@@ -388,7 +388,9 @@ def feature_rows(generator: str, seed: int, n: int) -> list[dict[str, float]]:
     ]
 
 
-def shifted(rows: list[dict[str, float]], feature: str, shift: Shift, at: int) -> list[dict]:
+def shifted(
+    rows: list[dict[str, float]], feature: str, shift: Shift, at: int
+) -> list[dict[str, float]]:
     """A copy of `rows` with the shift applied to `feature` from index `at`."""
     if shift.name == "stable":
         return rows
@@ -566,7 +568,9 @@ def build_data_monitor(s: DataSetting, seed: int, calibrated: dict[int, float]) 
     return RandomMonitor(seed, RANDOM_RATE if s.kind == "random" else 0.0)
 
 
-def data_alarms(monitor: Any, rows: Sequence[dict[str, float]], feature: str) -> list[tuple]:
+def data_alarms(
+    monitor: Any, rows: Sequence[dict[str, float]], feature: str
+) -> list[tuple[int, bool]]:
     """(index, is_on_the_shifted_feature) for every alert."""
     alarms = []
     update = monitor.update
@@ -576,7 +580,7 @@ def data_alarms(monitor: Any, rows: Sequence[dict[str, float]], feature: str) ->
     return alarms
 
 
-def score_data(alarms: Sequence[tuple], at: int | None, n: int, secs: float) -> Outcome:
+def score_data(alarms: Sequence[tuple[int, bool]], at: int | None, n: int, secs: float) -> Outcome:
     """An alert on another feature is always a false alarm; the shifted one must be in time."""
     on_feature = [i for i, ok in alarms if ok]
     elsewhere = sum(1 for _, ok in alarms if not ok)
@@ -832,7 +836,9 @@ def _parse_seeds(text: str) -> list[int]:
     return [int(s) for s in text.replace(",", " ").split()]
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Register `drift-eval` on an argparse subparsers object."""
     p = subparsers.add_parser(
         "drift-eval",

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import orjson
 
@@ -69,7 +69,6 @@ class Prediction:
     feature_version: str
     shard: str
     latency_ms: float
-    late: ClassVar[bool] = False  # not a field: absent from the JSON
 
     def to_json(self) -> bytes:
         return orjson.dumps(self)
@@ -80,7 +79,7 @@ class LatePrediction(Prediction):
     """A prediction for a late event (older than its entity's newest by more than
     `features.allowed_lateness`): the same record with ``"late": true`` last."""
 
-    late: bool = True  # type: ignore[misc]
+    late: bool = True
 
 
 AlertKind = Literal[

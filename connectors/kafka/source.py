@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from bytewax.connectors.kafka import KafkaSource
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import KafkaError as _ConfluentError
 
 from driftline.connectors.kafka.admin import quiet_admin, topic_partitions
@@ -31,121 +32,138 @@ def _error_letter(msg: Any, topic: str, labels: bool) -> DeadLetter:
     )
 
 
-def _raw_reader(part: Any, topic: str, labels: bool) -> Any:
-    """Reads one partition as raw values, keeping bytewax's offset and end-of-partition state.
+class _RawPartition(StatefulSourcePartition[Any, int | None]):
+    """One topic partition read as raw values, in batches filled for up to `wait` s.
 
-    bytewax's own `next_batch` builds a `KafkaSourceMessage` (eight accessor
-    calls and a dataclass) per message that would be unpacked again at once;
-    this does what it does (offset of the next message for the snapshot, stop
-    after the partition's end) and returns the values themselves: label
-    messages as :class:`LabelBytes`, consumer errors as dead letters.
+    It drives bytewax's own partition (its consumer, offset and end-of-partition
+    state, so snapshots and resumes stay bytewax's) but not its `next_batch`: that
+    builds a `KafkaSourceMessage` (eight accessor calls and a dataclass) per
+    message that would be unpacked again at once. Values come out as they are:
+    label messages as :class:`LabelBytes`, consumer errors as dead letters.
     """
-    consume, size = part._consumer.consume, part._batch_size
 
-    def read() -> list[Any]:
+    def __init__(self, inner: Any, topic: str, labels: bool, wait: float) -> None:
+        self._inner = inner
+        self._topic = topic
+        self._labels = labels
+        self._wait = wait
+        self._ended = False
+
+    def _read(self) -> list[Any]:
+        part = self._inner
         if part._eof:
             raise StopIteration
         batch: list[Any] = []
         last = None
-        for msg in consume(size, 0.001):
+        for msg in part._consumer.consume(part._batch_size, 0.001):
             error = msg.error()
             if error is not None:
                 if error.code() == _PARTITION_EOF:
                     part._eof = True  # end after emitting this batch
                     break
-                batch.append(_error_letter(msg, topic, labels))
+                batch.append(_error_letter(msg, self._topic, self._labels))
             else:
                 value = msg.value()
-                batch.append(LabelBytes(value) if labels and value is not None else value)
+                batch.append(LabelBytes(value) if self._labels and value is not None else value)
             last = msg.offset()
         if last is not None:
             part._offset = last + 1  # resume from the next message
         return batch
 
-    return read
+    def next_batch(self) -> list[Any]:
+        """Up to `batch_size` messages, waiting at most `batch_wait` s to fill a batch.
+
+        A live topic trickles in: without the wait every batch would hold a
+        few messages and pay every step's per-batch costs alone.
+        """
+        if self._ended or stop_requested():
+            raise StopIteration
+        batch = self._read()
+        if not batch:  # nothing is flowing: do not hold the worker up
+            return batch
+        size = self._inner._batch_size
+        deadline = time.monotonic() + self._wait
+        while len(batch) < size and time.monotonic() < deadline:
+            try:
+                more = self._read()
+            except StopIteration:  # end of a non-tailing partition: send what we have
+                self._ended = True
+                break
+            if not more:
+                break
+            batch.extend(more)
+        return batch
+
+    def snapshot(self) -> int | None:
+        offset: int | None = self._inner.snapshot()
+        return offset
+
+    def close(self) -> None:
+        self._inner.close()
 
 
-class RawKafkaSource(KafkaSource):
-    """`KafkaSource` whose items are raw message values (labels as LabelBytes).
+class RawKafkaSource(FixedPartitionedSource[Any, int | None]):
+    """bytewax's `KafkaSource` whose items are raw message values (labels as LabelBytes).
 
     Kafka-level errors become dead letters instead of stopping the job, and a
-    stop request ends every partition after its current batch.
+    stop request ends every partition after its current batch. The partitions
+    are bytewax's own (consumer, offsets, end of partition), driven as
+    :class:`_RawPartition` describes.
     """
 
     def __init__(
         self,
-        *args: Any,
+        kafka: KafkaSource,
+        *,
+        brokers: list[str],
+        topics: list[str],
         labels: bool = False,
         admin_config: dict[str, str],
         batch_wait: float = 0.005,
         connect_timeout: float = 10.0,
-        **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        self.kafka = kafka
+        self.brokers = brokers
+        self.topics = topics
         self.labels = labels
         self.admin_config = admin_config
         self.batch_wait = batch_wait
         self.connect_timeout = connect_timeout
 
     def list_parts(self) -> list[str]:
-        """Partitions of the topics, listed without consumer-only settings.
+        """Partitions of the topics (bytewax's names), listed without consumer-only settings.
 
         Within `connect_timeout` s: bytewax's own listing has no timeout and
         blocks the worker in C, deaf to SIGTERM, while the brokers are away.
         """
-        admin = quiet_admin({"bootstrap.servers": ",".join(self._brokers), **self.admin_config})
+        admin = quiet_admin({"bootstrap.servers": ",".join(self.brokers), **self.admin_config})
         return [
             f"{part}-{topic}"
-            for topic in self._topics
+            for topic in self.topics
             for part in topic_partitions(admin, topic, self.connect_timeout)
         ]
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None):
-        part = super().build_part(step_id, for_part, resume_state)
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _RawPartition:
         topic = for_part.split("-", 1)[1]
-        labels = self.labels
-        inner = _raw_reader(part, topic, labels)
-        size, wait = self._batch_size, self.batch_wait
-        ended = False
-
-        def next_batch() -> list[Any]:
-            """Up to `batch_size` messages, waiting at most `batch_wait` s to fill a batch.
-
-            A live topic trickles in: without the wait every batch would hold a
-            few messages and pay every step's per-batch costs alone.
-            """
-            nonlocal ended
-            if ended or stop_requested():
-                raise StopIteration
-            batch = inner()
-            if not batch:  # nothing is flowing: do not hold the worker up
-                return batch
-            deadline = time.monotonic() + wait
-            while len(batch) < size and time.monotonic() < deadline:
-                try:
-                    more = inner()
-                except StopIteration:  # end of a non-tailing partition: send what we have
-                    ended = True
-                    break
-                if not more:
-                    break
-                batch.extend(more)
-            return batch
-
-        part.next_batch = next_batch  # type: ignore[method-assign]
-        return part
+        inner = self.kafka.build_part(step_id, for_part, resume_state)
+        return _RawPartition(inner, topic, self.labels, self.batch_wait)
 
 
 def kafka_source(cfg: KafkaConfig, topic: str, labels: bool = False) -> RawKafkaSource:
     """A source reading `topic` from the beginning (or the recovery store's offsets)."""
+    brokers = cfg.bootstrap_servers.split(",")
     return RawKafkaSource(
-        brokers=cfg.bootstrap_servers.split(","),
+        KafkaSource(
+            brokers=brokers,
+            topics=[topic],
+            tail=cfg.tail,
+            # a stored offset the broker no longer has: re-read rather than skip events
+            add_config={"auto.offset.reset": "earliest", **client_config(cfg, "consumer")},
+            batch_size=cfg.batch_size,
+            raise_on_errors=False,
+        ),
+        brokers=brokers,
         topics=[topic],
-        tail=cfg.tail,
-        # a stored offset the broker no longer has: re-read rather than skip events
-        add_config={"auto.offset.reset": "earliest", **client_config(cfg, "consumer")},
-        batch_size=cfg.batch_size,
-        raise_on_errors=False,
         labels=labels,
         admin_config=client_config(cfg),
         batch_wait=cfg.batch_wait_ms / 1000.0,

@@ -15,7 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TextIO
 
-from driftline.flows.records import Alert, Classified, DeadLetter, Outcome, Prediction, Regressed
+from driftline.flows.records import (
+    Alert,
+    Classified,
+    DeadLetter,
+    LatePrediction,
+    Outcome,
+    Prediction,
+    Regressed,
+)
 
 log = logging.getLogger("driftline.run")
 progress_log = logging.getLogger("driftline.progress")
@@ -101,7 +109,7 @@ class RunMonitor:
 
     def prediction(self, rec: Prediction) -> None:
         self.scored += 1
-        if rec.late:
+        if isinstance(rec, LatePrediction):
             self.late += 1
         if self.first_event is None:
             self.first_event = rec.id

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 if TYPE_CHECKING:  # the scoring step reports through here; telemetry only reads them
     from driftline.flows.drift import DataDriftMonitor
+    from driftline.flows.records import DeadLetter
     from driftline.flows.scoring.shard import ModelShard, ShardStats
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ _SERVED.register(REGISTRY)
 _SERVED.register(prometheus_client.REGISTRY)
 
 
-def count_dead_letters(dead: list) -> None:
+def count_dead_letters(dead: list[DeadLetter]) -> None:
     """Move the dead-letter counters once for a batch of DeadLetter records."""
     if not dead:
         return

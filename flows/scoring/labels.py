@@ -45,7 +45,7 @@ class Served:
     c_pred: Any = NOT_PREDICTED  # the challenger's prediction, when one was training
 
 
-def _bounded_add(store: OrderedDict, key: str, value: Any, limit: int) -> bool:
+def _bounded_add(store: OrderedDict[str, Any], key: str, value: Any, limit: int) -> bool:
     """Add; drop the oldest entry when over `limit`. True when something was dropped."""
     store[key] = value
     if len(store) > limit:
@@ -54,7 +54,7 @@ def _bounded_add(store: OrderedDict, key: str, value: Any, limit: int) -> bool:
     return False
 
 
-def _drop_older(store: OrderedDict, horizon: datetime) -> list[str]:
+def _drop_older(store: OrderedDict[str, Any], horizon: datetime) -> list[str]:
     """Remove the entries (oldest first, each with a `.ts`) older than `horizon`."""
     dropped = []
     while store:
