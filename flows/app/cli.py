@@ -35,6 +35,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", type=Path, help="TOML config file (see README).")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--log-format", choices=["text", "json"])
+    p.add_argument(
+        "--plugins",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="Directory with your model factories, feature functions and rules (repeatable; "
+        "run.plugins). Its code runs in the job: trust it like the job's own.",
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:

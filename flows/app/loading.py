@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from driftline.flows.app.logs import setup_logging
 from driftline.flows.config import Settings, load_settings, unknown_environment
+from driftline.flows.plugins import add_plugin_dirs
 
 log = logging.getLogger("driftline")
 
@@ -42,12 +43,15 @@ def load(args: argparse.Namespace, overrides: dict[str, Any]) -> Settings:
     if errors:
         print("driftline: bad configuration:\n" + "\n".join(errors), file=sys.stderr)
         raise SystemExit(2)
+    plugins = getattr(args, "plugins", None)  # --plugins, common to every command
+    overrides = {"run.plugins": plugins, **overrides}
     try:
         settings = load_settings(args.config, nested(overrides))
     except (ValidationError, FileNotFoundError, ValueError) as exc:
         print(f"driftline: bad configuration:\n{exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     setup_logging(settings.run.log_level, settings.run.log_format)
+    add_plugin_dirs(settings.run.plugins)
     for warning in warnings:
         log.warning(warning)
     return settings

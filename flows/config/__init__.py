@@ -24,24 +24,19 @@ from pydantic_settings import (
 )
 
 from driftline.flows.config.base import STDIN, Duration, PositiveDuration, StartupError
+from driftline.flows.config.features import (
+    FeaturesConfig,
+    WindowSpec,
+    WindowStat,
+    builtin_windows,
+)
+from driftline.flows.config.run import MetricsConfig, RecoverySection, RunConfig, SinkConfig
+from driftline.flows.config.scoring import DriftConfig, LabelsConfig, ModelConfig
 from driftline.flows.config.sources import (
     BuiltinStreamConfig,
     FileSourceConfig,
     KafkaConfig,
     ValidationConfig,
-)
-from driftline.flows.config.stages import (
-    DriftConfig,
-    FeaturesConfig,
-    LabelsConfig,
-    MetricsConfig,
-    ModelConfig,
-    RecoverySection,
-    RunConfig,
-    SinkConfig,
-    WindowSpec,
-    WindowStat,
-    builtin_windows,
 )
 
 # --------------------------------------------------------------------------- settings

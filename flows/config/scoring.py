@@ -1,4 +1,4 @@
-"""Settings of the flow's stages: features, scoring and drift, outputs, and the run."""
+"""Settings of the scoring step: the model, delayed labels, and drift detection."""
 
 from __future__ import annotations
 
@@ -6,67 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import (
-    Field,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 
-from driftline.flows.config.base import Duration, PositiveDuration, _Section
-
-# --------------------------------------------------------------------------- features
-
-
-WindowStat = Literal["count", "mean", "std", "sum"]
-_DEFAULT_STATS: tuple[WindowStat, ...] = ("count", "mean", "std")
-
-
-class WindowSpec(_Section):
-    """One windowed aggregate family: stats of `field` per key over `period`."""
-
-    field: str | None = Field(None, description="Numeric feature; None = event counts only.")
-    period: PositiveDuration
-    stats: list[WindowStat] = Field(default_factory=lambda: list(_DEFAULT_STATS))
-
-
-def builtin_windows() -> list[WindowSpec]:
-    """The built-in stream's windows: event counts, and its loan amounts over 5 min and 1 h."""
-    return [
-        WindowSpec(field=None, period=timedelta(minutes=5), stats=["count"]),
-        WindowSpec(field="loan", period=timedelta(minutes=5), stats=["mean", "std"]),
-        WindowSpec(field="loan", period=timedelta(hours=1), stats=["count", "mean"]),
-    ]
-
-
-class FeaturesConfig(_Section):
-    windows: list[WindowSpec] = Field(
-        default_factory=lambda: [
-            WindowSpec(field=None, period=timedelta(minutes=5), stats=["count"]),
-            WindowSpec(field=None, period=timedelta(hours=1), stats=["count"]),
-        ],
-        description="Defaults read no field of the events (they cannot know your fields).",
-    )
-    time_since_last: bool = True
-    allowed_lateness: Duration = Field(
-        timedelta(seconds=30), description="Older than the key's newest event minus this = late."
-    )
-    idle_ttl: PositiveDuration | None = Field(
-        None,
-        description="Drop an entity's windows after this much wall-clock idleness "
-        "(default: the longest window plus the allowed lateness).",
-    )
-
-    @model_validator(mode="after")
-    def _lateness_below_periods(self) -> FeaturesConfig:
-        for w in self.windows:
-            if w.period <= self.allowed_lateness:
-                raise ValueError(
-                    f"window period {w.period} must exceed allowed_lateness {self.allowed_lateness}"
-                )
-        return self
-
-
-# --------------------------------------------------------------------------- scoring and drift
+from driftline.flows.config.base import PositiveDuration, _Section
 
 
 class ModelConfig(_Section):
@@ -165,62 +107,4 @@ class DriftConfig(_Section):
         ge=1,
         description="Distinct raw feature names watched for data drift per shard; "
         "names beyond it are counted, not watched.",
-    )
-
-
-# --------------------------------------------------------------------------- outputs
-
-
-class SinkConfig(_Section):
-    """Where outputs go when the sink kind is `file`."""
-
-    directory: Path = Path("out")
-    fsync: bool = False
-
-
-class MetricsConfig(_Section):
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = Field(9108, ge=0, le=65535)
-
-
-# --------------------------------------------------------------------------- app
-
-
-class RunConfig(_Section):
-    source: Literal["builtin", "file", "kafka"] = "builtin"
-    sink: Literal["file", "kafka", "null"] = "file"
-    workers: int = Field(1, ge=1, description="Worker threads in this process.")
-    process_id: int | None = Field(None, ge=0, description="This process in a cluster (-i).")
-    addresses: list[str] = Field(
-        default_factory=list, description="host:port of every cluster process, in order (-a)."
-    )
-    progress_every: float = Field(2.0, gt=0, description="Seconds between progress lines.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["text", "json"] = "text"
-    console_alerts: bool = True
-    epoch_interval: PositiveDuration = timedelta(seconds=2)
-    shutdown_timeout: float = Field(
-        30.0,
-        gt=0,
-        description="Seconds SIGTERM/SIGINT may take to drain; then the job exits anyway "
-        "(a second signal exits at once).",
-    )
-
-    @property
-    def cluster_workers(self) -> int:
-        """Workers in the whole cluster: threads per process times processes."""
-        return self.workers * max(1, len(self.addresses))
-
-
-class RecoverySection(_Section):
-    """Bytewax recovery: snapshots of operator state and source offsets."""
-
-    directory: Path | None = Field(None, description="Recovery store; None = no recovery.")
-    partitions: int = Field(1, ge=1, description="Store partitions, created when missing.")
-    snapshot_interval: PositiveDuration = Field(
-        timedelta(seconds=5), description="How often state is snapshotted (the epoch length)."
-    )
-    backup_interval: Duration = Field(
-        timedelta(0), description="Keep superseded snapshots this long (for off-box backups)."
     )
