@@ -1,0 +1,78 @@
+"""The concept-drift settings under test and the alarms each raises on an error stream.
+
+An online catalog model (predict, then learn) runs once over each stream; its
+error stream (0/1, or absolute error for regression) is replayed through
+:class:`driftline.flows.drift.ConceptDriftMonitor` for every detector setting, so
+all settings see exactly the same errors. The model is *not* replaced on an
+alert here (the product's ``on_concept_drift = "reset"`` would change the error
+stream per setting); the monitor's own gates (warm-up, cooldown, reference
+reset) behave as in the product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from driftline.evaluation.harness.baselines import random_alarms
+from driftline.flows.config import DriftConfig
+from driftline.flows.drift import ConceptDriftMonitor
+
+
+@dataclass(frozen=True)
+class ConceptSetting:
+    """A named detector setting: a DriftConfig for the product monitor, or a baseline."""
+
+    name: str
+    config: DriftConfig | None  # None = baseline (never / random)
+
+
+def _cfg(**kw: Any) -> DriftConfig:
+    return DriftConfig(**kw)
+
+
+def concept_settings(quick: bool = False) -> list[ConceptSetting]:
+    """The settings compared; the first real one is the product default."""
+    base = [
+        ConceptSetting("never", None),
+        ConceptSetting("random", None),
+        ConceptSetting("adwin (default)", _cfg()),
+    ]
+    if quick:
+        return [*base, ConceptSetting("ddm", _cfg(concept_detector="ddm"))]
+    return [
+        *base,
+        ConceptSetting("adwin delta=0.0002", _cfg(adwin_delta=0.0002)),
+        ConceptSetting("adwin delta=0.02", _cfg(adwin_delta=0.02)),
+        ConceptSetting(
+            "adwin delta=0.02 min_increase=0.1", _cfg(adwin_delta=0.02, min_increase=0.1)
+        ),
+        ConceptSetting("adwin min_increase=0", _cfg(min_increase=0.0)),
+        ConceptSetting("adwin min_increase=0.1", _cfg(min_increase=0.1)),
+        ConceptSetting("adwin min_increase=0.5", _cfg(min_increase=0.5)),
+        ConceptSetting("adwin warmup=0", _cfg(warmup=0)),
+        ConceptSetting(
+            "adwin ungated", _cfg(warmup=0, cooldown=0, min_reference=1, min_increase=0.0)
+        ),
+        ConceptSetting("page_hinkley", _cfg(concept_detector="page_hinkley")),
+        ConceptSetting("kswin", _cfg(concept_detector="kswin")),
+        ConceptSetting("ddm", _cfg(concept_detector="ddm")),
+        ConceptSetting("eddm", _cfg(concept_detector="eddm")),
+    ]
+
+
+def binary_only(setting: ConceptSetting) -> bool:
+    """DDM and EDDM take 0/1 errors: the setting is skipped on regression streams."""
+    return setting.config is not None and setting.config.concept_detector in ("ddm", "eddm")
+
+
+def concept_alarms(setting: ConceptSetting, errors: Sequence[float], seed: int) -> list[int]:
+    """Event indexes at which the setting alerts on this error stream."""
+    if setting.config is None:
+        if setting.name == "never":
+            return []
+        return random_alarms(len(errors), seed)
+    monitor = ConceptDriftMonitor(setting.config)
+    update = monitor.update
+    return [i for i, e in enumerate(errors) if update(e) is not None]

@@ -1,0 +1,218 @@
+"""The synthetic streams with known drift points the detectors are scored on.
+
+Concept drift: labelled River generators chained into abrupt or gradual drifts
+(:func:`driftline.connectors.builtin.chain_concepts`, as the ``builtin`` source
+does), incremental drifts switched on for a span, and stable streams; the
+stream's catalog model learns online on each (predict, then learn) and
+:func:`error_stream` is its errors, which every concept setting replays. Data
+drift: a covariate shift (one feature shifted or scaled from index k) is added
+to a stable generator's features (:func:`feature_rows`, :func:`shifted`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from river.datasets import synth
+
+from driftline.connectors.builtin import chain_concepts
+from driftline.flows.scoring.catalog import CATALOG, build_model
+
+XY = tuple[dict[Any, Any], Any]
+
+
+# --------------------------------------------------------------------------- concept drift
+
+
+@dataclass(frozen=True)
+class ConceptStream:
+    """A labelled stream with known drift points (empty for a stable stream)."""
+
+    name: str
+    kind: str  # abrupt | gradual | incremental | stable
+    model: str  # catalog model learning on it
+    drifts: tuple[int, ...]
+    width: int  # events the change is spread over (window starts width/2 early)
+    make: Callable[[int, int], Iterator[XY]]  # (seed, n) -> rows
+
+
+def _take(dataset: Any, n: int) -> Iterator[XY]:
+    yield from dataset.take(n)
+
+
+def _switch(gen: Any, attr: str, value: float, start: int, stop: int, n: int) -> Iterator[XY]:
+    """Rows of `gen` with `attr` set to `value` during [start, stop): incremental drift."""
+    for i, row in enumerate(iter(gen)):
+        if i >= n:
+            return
+        if i == start:
+            setattr(gen, attr, value)
+        elif i == stop:
+            setattr(gen, attr, 0.0)
+        yield row
+
+
+def _onehot(rows: Iterator[XY]) -> Iterator[XY]:
+    """STAGGER's categorical codes as one-hot features (as the product encodes strings)."""
+    for x, y in rows:
+        yield {f"{k}={v}": 1.0 for k, v in x.items()}, y
+
+
+def _sea(fs: Sequence[int], pts: Sequence[int], width: int) -> Callable[[int, int], Iterator[XY]]:
+    def make(seed: int, n: int) -> Iterator[XY]:
+        concepts = [synth.SEA(variant=v, noise=0.05, seed=seed + i) for i, v in enumerate(fs)]
+        return _take(chain_concepts(concepts, pts, width, seed), n)
+
+    return make
+
+
+def _agrawal(
+    fs: Sequence[int], pts: Sequence[int], width: int
+) -> Callable[[int, int], Iterator[XY]]:
+    def make(seed: int, n: int) -> Iterator[XY]:
+        concepts = [
+            synth.Agrawal(classification_function=f, seed=seed + i) for i, f in enumerate(fs)
+        ]
+        return _take(chain_concepts(concepts, pts, width, seed), n)
+
+    return make
+
+
+def _stagger(fs: Sequence[int], pts: Sequence[int]) -> Callable[[int, int], Iterator[XY]]:
+    def make(seed: int, n: int) -> Iterator[XY]:
+        concepts = [
+            synth.STAGGER(classification_function=f, seed=seed + i) for i, f in enumerate(fs)
+        ]
+        return _onehot(_take(chain_concepts(concepts, pts, 1, seed), n))
+
+    return make
+
+
+def _hyperplane(start: int | None, span: int) -> Callable[[int, int], Iterator[XY]]:
+    def make(seed: int, n: int) -> Iterator[XY]:
+        gen = synth.Hyperplane(
+            seed=seed, n_features=10, n_drift_features=5, mag_change=0.0, sigma=0.0,
+            noise_percentage=0.05,
+        )  # fmt: skip
+        on = start if start is not None else n + 1
+        return _switch(gen, "mag_change", 0.001, on, on + span, n)
+
+    return make
+
+
+def _rbf(start: int | None, span: int) -> Callable[[int, int], Iterator[XY]]:
+    def make(seed: int, n: int) -> Iterator[XY]:
+        gen = synth.RandomRBFDrift(
+            seed_model=seed, seed_sample=seed, n_centroids=50, change_speed=0.0,
+            n_drift_centroids=50,
+        )  # fmt: skip
+        on = start if start is not None else n + 1
+        return _switch(gen, "change_speed", 0.001, on, on + span, n)
+
+    return make
+
+
+def _friedman(pts: Sequence[int] | None) -> Callable[[int, int], Iterator[XY]]:
+    def make(seed: int, n: int) -> Iterator[XY]:
+        if pts is None:
+            return _take(synth.Friedman(seed=seed), n)
+        return _take(synth.FriedmanDrift(drift_type="gra", position=tuple(pts), seed=seed), n)
+
+    return make
+
+
+def concept_streams(n: int) -> list[ConceptStream]:
+    """The concept-drift streams of length `n`: drifts at n/3 and 2n/3, or one at n/3."""
+    a, b = n // 3, 2 * n // 3
+    pts = (a, b)
+    span = 2_000  # incremental drifts change over this many events
+    return [
+        ConceptStream("sea-abrupt", "abrupt", "logreg", pts, 1, _sea((0, 3, 2), pts, 1)),
+        ConceptStream("sea-gradual", "gradual", "logreg", pts, 1000, _sea((0, 3, 2), pts, 1000)),
+        ConceptStream("agrawal-abrupt", "abrupt", "logreg", pts, 1, _agrawal((7, 6, 9), pts, 1)),
+        ConceptStream(
+            "agrawal-gradual", "gradual", "logreg", pts, 1000, _agrawal((7, 6, 9), pts, 1000)
+        ),
+        ConceptStream("stagger-abrupt", "abrupt", "logreg", pts, 1, _stagger((0, 1, 2), pts)),
+        ConceptStream("hyperplane-incr", "incremental", "logreg", (a,), 0, _hyperplane(a, span)),
+        ConceptStream("rbf-incr", "incremental", "logreg", (a,), 0, _rbf(a, span)),
+        ConceptStream("friedman-abrupt", "abrupt", "hatr", pts, 1, _friedman(pts)),
+        ConceptStream("sea-stable", "stable", "logreg", (), 0, _sea((0,), (), 1)),
+        ConceptStream("agrawal-stable", "stable", "logreg", (), 0, _agrawal((7,), (), 1)),
+        ConceptStream("stagger-stable", "stable", "logreg", (), 0, _stagger((0,), ())),
+        ConceptStream("hyperplane-stable", "stable", "logreg", (), 0, _hyperplane(None, 0)),
+        ConceptStream("rbf-stable", "stable", "logreg", (), 0, _rbf(None, 0)),
+        ConceptStream("friedman-stable", "stable", "hatr", (), 0, _friedman(None)),
+    ]
+
+
+def error_stream(stream: ConceptStream, seed: int, n: int) -> list[float]:
+    """Predict-then-learn errors of the stream's catalog model: 0/1 or absolute error."""
+    model = build_model(stream.model, seed)
+    classify = CATALOG[stream.model].task == "classification"
+    errors: list[float] = []
+    for x, y in stream.make(seed, n):
+        pred = model.predict_one(x)
+        if classify:
+            errors.append(0.0 if pred == y else 1.0)
+        else:
+            errors.append(abs(y - (pred or 0.0)))
+        model.learn_one(x, y)
+    return errors
+
+
+# --------------------------------------------------------------------------- data drift
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A covariate shift of one feature from index `at`: x -> x*scale + delta*std."""
+
+    name: str
+    delta: float = 0.0
+    scale: float = 1.0
+
+
+SHIFTS = (
+    Shift("stable"),
+    Shift("mean +0.1 sd", delta=0.1),
+    Shift("mean +0.25 sd", delta=0.25),
+    Shift("mean +0.5 sd", delta=0.5),
+    Shift("scale x1.1", scale=1.1),
+    Shift("scale x1.5", scale=1.5),
+)
+DATA_GENERATORS = {"agrawal": "salary", "friedman": "x3"}  # generator -> shifted feature
+
+
+def feature_rows(generator: str, seed: int, n: int) -> list[dict[str, float]]:
+    """Raw features of a stable generator (labels dropped), names as strings."""
+    if generator == "agrawal":
+        gen: Any = synth.Agrawal(classification_function=0, seed=seed)
+    else:
+        gen = synth.Friedman(seed=seed)
+    return [
+        {(k if isinstance(k, str) else f"x{k}"): v for k, v in x.items()} for x, _ in gen.take(n)
+    ]
+
+
+def shifted(
+    rows: list[dict[str, float]], feature: str, shift: Shift, at: int
+) -> list[dict[str, float]]:
+    """A copy of `rows` with the shift applied to `feature` from index `at`."""
+    if shift.name == "stable":
+        return rows
+    std = float(np.std([r[feature] for r in rows[:at]]))
+    out = rows[:at]
+    for r in rows[at:]:
+        r = dict(r)
+        r[feature] = r[feature] * shift.scale + shift.delta * std
+        out.append(r)
+    return out
+
+
+def data_shift_point(n: int) -> int:
+    """Not aligned with any window, so delays include the partial window."""
+    return n // 2 + 300
