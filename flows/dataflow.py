@@ -65,8 +65,8 @@ def build_dataflow(
     shards = shard_keys(settings.model.shards, workers)
     partitions = shard_keys(workers, workers)  # feature state: one partition per worker
     parse = ParseInputs(
-        Parser("events", settings.validation),
-        Parser("labels", settings.validation),
+        Parser("events", settings.validation, settings.mapping.events),
+        Parser("labels", settings.validation, settings.mapping.labels),
         shards,
         partitions,
     )

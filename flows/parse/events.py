@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -26,7 +27,8 @@ from pydantic import (
 )
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from driftline.flows.config import ValidationConfig
+from driftline.flows.config import EventMapping, LabelMapping, ValidationConfig
+from driftline.flows.parse.mapping import Mapper, MappingError, mapper_for
 from driftline.flows.records import DeadLetter, dead_letter
 
 log = logging.getLogger(__name__)
@@ -127,10 +129,14 @@ class Parsed:
     dead: list[DeadLetter] = field(default_factory=list)
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(
+    exc: ValidationError, name: Callable[[tuple[str | int, ...]], str] | None = None
+) -> str:
+    """A validation error in a line; `name` says each location in the team's names."""
     parts = []
     for err in exc.errors(include_url=False)[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        where = err["loc"]
+        loc = (".".join(str(p) for p in where) or "<root>") if name is None else name(where)
         parts.append(f"{loc}: {err['msg']}")
     more = exc.error_count() - len(parts)
     if more > 0:
@@ -160,14 +166,33 @@ def wide_encoding_hint(raw: bytes) -> str | None:
 
 
 class Parser:
-    """Turns raw messages into :class:`Event` or :class:`Label` records."""
+    """Turns raw messages into :class:`Event` or :class:`Label` records.
 
-    def __init__(self, kind: Literal["events", "labels"], limits: ValidationConfig) -> None:
+    With a `mapping` (a team's own JSON shape), each decoded object is first
+    mapped onto the envelope (:mod:`driftline.flows.parse.mapping`), then validated
+    and limited exactly as an envelope is; errors name the team's fields. Without
+    one, the envelope is validated as it comes: the hot path, untouched.
+    """
+
+    def __init__(
+        self,
+        kind: Literal["events", "labels"],
+        limits: ValidationConfig,
+        mapping: EventMapping | LabelMapping | None = None,
+    ) -> None:
         self.kind = kind
         self.limits = limits
         self._schema: TypeAdapter[Any] = _ADAPTERS[kind]
         self._batch_horizon: datetime | None = None
         self._warned_encoding = False
+        self._mapper: Mapper | None = None
+        self._label_name = "label"
+        if mapping is not None:
+            expected = EventMapping if kind == "events" else LabelMapping
+            if not isinstance(mapping, expected):
+                raise TypeError(f"a {kind} parser takes a {expected.__name__}, not {mapping!r}")
+            self._mapper = mapper_for(mapping)
+            self._label_name = self._mapper.label_name()
 
     def dead(self, raw: bytes | str, error: str, reason: str, stage: str = "parse") -> DeadLetter:
         return dead_letter(raw, error, stage, reason, self.kind)
@@ -187,6 +212,8 @@ class Parser:
             return self._undecodable(raw, exc)
         if not isinstance(data, dict):
             return self.dead(raw, f"expected a JSON object, got {type(data).__name__}", "schema")
+        if self._mapper is not None:
+            return self._parse_mapped(raw, data, self._mapper)
         try:
             record = self._schema.validate_python(data)
         except ValidationError as exc:
@@ -196,6 +223,24 @@ class Parser:
         problem = self._check_limits(record)
         if problem is not None:
             return self.dead(raw, problem[1], problem[0])
+        return record
+
+    def _parse_mapped(self, raw: bytes | str, data: dict[str, Any], mapper: Mapper) -> Any:
+        """`data` in a team's shape: mapped onto the envelope, then validated as one."""
+        try:
+            record = self._schema.validate_python(mapper.envelope(data))
+        except MappingError as exc:
+            return self.dead(raw, str(exc), "schema")
+        except ValidationError as exc:
+            return self.dead(raw, _describe(exc, mapper.field_of), "schema")
+        except RecursionError:
+            return self.dead(raw, "payload nests too deeply", "schema")
+        problem = self._check_limits(record)
+        if problem is not None:
+            reason, error = problem
+            if reason == "timestamp":
+                error = f"{error} ({mapper.time_note()})"
+            return self.dead(raw, error, reason)
         return record
 
     def _undecodable(self, raw: bytes | str, exc: orjson.JSONDecodeError) -> DeadLetter:
@@ -226,13 +271,19 @@ class Parser:
                     f"{len(record.features)} features, limit is {limits.max_features}"
                 )
             if not record.features:
+                if self._mapper is not None:
+                    return "schema", (
+                        "features: none in the event (every field was the id, key, time, "
+                        "label, excluded, null or absent)"
+                    )
                 return "schema", "features: must not be empty"
             for name, value in record.features.items():
                 if isinstance(value, str) and len(value) > limits.max_string:
-                    return "schema", f"features.{name}: string longer than {limits.max_string}"
+                    where = f"features.{name}" if self._mapper is None else f"field {name!r}"
+                    return "schema", f"{where}: string longer than {limits.max_string}"
         label = record.label
         if isinstance(label, str) and len(label) > limits.max_string:
-            return "schema", f"label: string longer than {limits.max_string}"
+            return "schema", f"{self._label_name}: string longer than {limits.max_string}"
         return None
 
     def _horizon(self) -> datetime:
