@@ -30,6 +30,7 @@ from driftline.flows.config.features import (
     WindowStat,
     builtin_windows,
 )
+from driftline.flows.config.mapping import EventMapping, LabelMapping, MappingConfig
 from driftline.flows.config.run import MetricsConfig, RecoverySection, RunConfig, SinkConfig
 from driftline.flows.config.scoring import DriftConfig, LabelsConfig, ModelConfig
 from driftline.flows.config.sources import (
@@ -65,6 +66,7 @@ class Settings(BaseSettings):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     recovery: RecoverySection = Field(default_factory=RecoverySection)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    mapping: MappingConfig = Field(default_factory=MappingConfig)
 
     @model_validator(mode="after")
     def _cluster_is_complete(self) -> Settings:
@@ -206,10 +208,13 @@ __all__ = [
     "BuiltinStreamConfig",
     "DriftConfig",
     "Duration",
+    "EventMapping",
     "FeaturesConfig",
     "FileSourceConfig",
     "KafkaConfig",
+    "LabelMapping",
     "LabelsConfig",
+    "MappingConfig",
     "MetricsConfig",
     "ModelConfig",
     "PositiveDuration",
