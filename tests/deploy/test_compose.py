@@ -26,13 +26,6 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "driftline.json"
 
 SERVICES = {"kafka", "topics", "driftline", "producer", "prometheus", "grafana"}
 DRIFTLINE_SERVICES = {"topics", "driftline", "producer"}
-DEFAULT_TOPICS = {
-    "events_topic": "driftline.events",
-    "labels_topic": "driftline.labels",
-    "predictions_topic": "driftline.predictions",
-    "alerts_topic": "driftline.alerts",
-    "dead_letters_topic": "driftline.dead-letters",
-}
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 _METRIC_RE = re.compile(r"\b(driftline_[a-zA-Z0-9_]+)\b")
 _TOPIC_RE = re.compile(r"\bdriftline\.[a-z0-9][a-z0-9._-]*")
@@ -169,28 +162,31 @@ def test_commands_and_ordering(services: dict[str, dict[str, Any]]) -> None:
         assert dep == "service_completed_successfully", name
 
 
-def test_topic_names_match_defaults(services: dict[str, dict[str, Any]]) -> None:
-    """Any topic named in commands or env is one of driftline's default topics."""
-    allowed = set(DEFAULT_TOPICS.values())
+def test_services_use_the_same_topics_the_compose_file_names(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`topics` creates, `producer` feeds and the job reads and writes the same topics, and
+    every topic the compose file names (its header tells users where to look) is one of them."""
+    import os
+
+    from driftline.flows.config import load_settings
+
+    resolved = {}
     for name in sorted(DRIFTLINE_SERVICES):
-        svc = services[name]
-        env = _env(svc)
-        texts = [*_command(svc), *env.values()]
-        for text in texts:
-            for topic in _TOPIC_RE.findall(text):
-                assert topic in allowed, f"{name}: unknown topic {topic!r}"
-        for key, value in env.items():
-            if "TOPIC" in key.upper() and key.startswith("DRIFTLINE_"):
-                assert value in allowed, f"{name}: {key}={value!r}"
-
-
-def test_topic_defaults_in_code() -> None:
-    """The defaults the compose stack relies on are the ones in driftline.flows.config."""
-    from driftline.flows.config import KafkaConfig
-
-    kafka = KafkaConfig()
-    for field, topic in DEFAULT_TOPICS.items():
-        assert getattr(kafka, field) == topic
+        with monkeypatch.context() as m:
+            for key in list(os.environ):
+                if key.startswith("DRIFTLINE_"):
+                    m.delenv(key)
+            for key, value in _env(services[name]).items():
+                m.setenv(key, value)
+            kafka = load_settings().kafka
+        resolved[name] = {f: getattr(kafka, f) for f in type(kafka).model_fields if "topic" in f}
+    assert resolved["topics"] == resolved["driftline"] == resolved["producer"]
+    used = set(resolved["driftline"].values())
+    comments = [line for line in COMPOSE.read_text().splitlines() if line.startswith("#")]
+    named = {topic.rstrip(".") for line in comments for topic in _TOPIC_RE.findall(line)}
+    assert len(named) >= 5, named  # events, labels, predictions, alerts, dead letters
+    assert named <= used, f"named in docker-compose.yml but not used: {sorted(named - used)}"
 
 
 def test_compose_env_is_valid_settings(

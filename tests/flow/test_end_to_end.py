@@ -144,7 +144,9 @@ def test_promoted_model_beats_the_stale_one_after_a_drift(builtin_run, tmp_path)
         ),
         serve_metrics=False,
     )
-    for promotion in result.alerts_of("model_promoted"):
+    promotions = result.alerts_of("model_promoted")
+    assert promotions
+    for promotion in promotions:
         start = event_index(promotion["event_id"])
         promoted_acc = result.monitor.accuracy_between(start, start + 1000)
         stale_acc = stale.accuracy_between(start, start + 1000)

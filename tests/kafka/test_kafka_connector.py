@@ -7,13 +7,15 @@ import sys
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+import orjson
 import pytest
 from confluent_kafka import KafkaError as ConfluentError
 
 from driftline.connectors.kafka import client_config, redacted
 from driftline.connectors.kafka.source import _raw_reader
-from driftline.flows.config import KafkaConfig, load_settings
+from driftline.flows.config import load_settings
 from driftline.flows.parse.events import DeadLetter, LabelBytes
+from tests.conftest import kafka_job_env
 
 
 @dataclass
@@ -80,22 +82,22 @@ def test_sasl_settings_pass_through_and_secret_comes_from_env(monkeypatch) -> No
     assert "s3cret-value" not in load_settings().model_dump_json()
 
 
-def test_no_secret_in_logs(tmp_path) -> None:
-    env = {
-        "DRIFTLINE_KAFKA__SASL_PASSWORD": "s3cret-value",
-        "DRIFTLINE_METRICS__ENABLED": "false",
-        "DRIFTLINE_MODEL__STORE": str(tmp_path / "models"),
-        "PATH": "/usr/bin:/bin",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "driftline.flows", "run", "--events", "2000", "--out", str(tmp_path),
-         "--log-level", "DEBUG", "--log-format", "json"],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "s3cret-value" not in proc.stdout + proc.stderr
-
-
-def test_default_kafka_topics() -> None:
-    cfg = KafkaConfig()
-    assert cfg.events_topic == "driftline.events" and cfg.dead_letters_topic.endswith("letters")
+def test_no_secret_in_logs(broker, tmp_path) -> None:
+    """A Kafka job logs its client settings at start-up, with the SASL password hidden."""
+    env = kafka_job_env(broker.bootstrap, tmp_path, KAFKA__SASL_PASSWORD="s3cret-value")
+    logged = ""
+    for args in (
+        ["topics", "create"],
+        ["produce", "--events", "200", "--quiet"],
+        ["run", "--source", "kafka", "--sink", "kafka", "--no-metrics"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "driftline.flows", *args, "--log-level", "DEBUG",
+             "--log-format", "json"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        logged += proc.stdout + proc.stderr
+    [starting] = [orjson.loads(line) for line in logged.splitlines() if '"msg":"starting"' in line]
+    assert starting["kafka"]["sasl.password"] == "***"  # the settings were logged, redacted
+    assert "s3cret-value" not in logged

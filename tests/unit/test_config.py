@@ -6,11 +6,6 @@ from pydantic import ValidationError
 from driftline.flows.config import load_settings
 
 
-def test_defaults_load() -> None:
-    s = load_settings()
-    assert s.run.source == "builtin" and s.metrics.host == "127.0.0.1"
-
-
 def test_file_then_env_then_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('[model]\nname = "hat"\n[metrics]\nport = 9200\n[builtin]\nevents = 10\n')

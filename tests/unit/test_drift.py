@@ -32,9 +32,15 @@ def test_no_alert_on_a_stable_stream_or_when_the_model_improves() -> None:
 
 def test_warmup_and_cooldown_hold_alerts_back() -> None:
     rng = random.Random(2)
-    cfg = DriftConfig(warmup=3000)
     early = errors(0.05, 2000, rng) + errors(0.5, 1000, rng)
-    assert feed(ConceptDriftMonitor(cfg), early) == []
+    assert feed(ConceptDriftMonitor(DriftConfig(warmup=1000)), early)  # the rise is seen
+    assert feed(ConceptDriftMonitor(DriftConfig(warmup=3000)), early) == []
+    # two rises 1,500 events apart: the second alerts only once the cooldown is over
+    rng = random.Random(4)
+    twice = errors(0.05, 3000, rng) + errors(0.3, 1500, rng) + errors(0.7, 3000, rng)
+    first, second = feed(ConceptDriftMonitor(DriftConfig(cooldown=1000)), twice)
+    assert 3000 <= first < 3300 and 4500 <= second < 4800
+    assert feed(ConceptDriftMonitor(DriftConfig(cooldown=5000)), twice) == [first]
 
 
 def test_data_drift_fires_on_a_shift_and_not_on_noise() -> None:

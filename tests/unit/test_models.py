@@ -8,18 +8,22 @@ def test_every_catalog_model_predicts_then_learns(name: str) -> None:
     spec = CATALOG[name]
     model = build_model(name)
     baseline = build_baseline(spec.task, "prior")
-    metric = build_metric(spec.task)
-    for i in range(50):
+    metric, baseline_metric = build_metric(spec.task), build_metric(spec.task)
+    for i in range(500):
         x = {"a": float(i % 7), "b": float(i % 3)}
         y = (i % 7) > 3 if spec.task == "classification" else float(i % 7) * 2
-        y_pred = model.predict_one(x)
+        y_pred, y_base = model.predict_one(x), baseline.predict_one(x)
         if y_pred is not None:
             metric.update(y, y_pred)
+        if y_base is not None:
+            baseline_metric.update(y, y_base)
         model.learn_one(x, y)
         baseline.learn_one(x, y)
-    assert model.predict_one({"a": 6.0, "b": 0.0}) is not None
-
-
-def test_catalog_has_the_required_kinds() -> None:
-    assert {"logreg", "hat", "arf"} <= set(CATALOG)
-    assert any(s.task == "regression" for s in CATALOG.values())
+    # prequential: scored before it learned each event, the model learned the concept
+    assert metric.is_better_than(baseline_metric), (metric, baseline_metric)
+    if spec.task == "classification":
+        assert model.predict_one({"a": 6.0, "b": 0.0}) is True
+        assert model.predict_one({"a": 1.0, "b": 0.0}) is False
+    else:
+        assert model.predict_one({"a": 6.0, "b": 0.0}) == pytest.approx(12.0, abs=0.5)
+        assert model.predict_one({"a": 1.0, "b": 0.0}) == pytest.approx(2.0, abs=0.5)
