@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import KafkaError as ConfluentError
 
 from driftline.connectors.kafka import client_config, redacted
-from driftline.connectors.kafka.source import _raw_reader
+from driftline.connectors.kafka.source import _RawPartition
 from driftline.flows.config import load_settings
 from driftline.flows.parse.events import DeadLetter, LabelBytes
 from tests.conftest import kafka_job_env
@@ -49,7 +49,7 @@ def _part(*batches: list[_Msg]) -> SimpleNamespace:
 def test_kafka_error_becomes_a_dead_letter_with_the_reason() -> None:
     err = ConfluentError(ConfluentError._MSG_TIMED_OUT)
     part = _part([_Msg(b"\xff partial", 41, err), _Msg(b"{}", 42)])
-    dead, ok = _raw_reader(part, "t", labels=False)()
+    dead, ok = _RawPartition(part, "t", labels=False, wait=0.0)._read()
     assert isinstance(dead, DeadLetter)
     assert dead.stage == "kafka" and dead.reason == "kafka"
     assert "t[2]@41" in dead.error and dead.raw.startswith("\\xff")
@@ -59,12 +59,12 @@ def test_kafka_error_becomes_a_dead_letter_with_the_reason() -> None:
 def test_values_pass_through_labels_are_marked_and_the_end_stops_the_partition() -> None:
     eof = ConfluentError(ConfluentError._PARTITION_EOF)
     part = _part([_Msg(b"{}", 0), _Msg(None, 1)], [_Msg(b"{}", 2), _Msg(None, 3, eof)])
-    read = _raw_reader(part, "t", labels=False)
+    read = _RawPartition(part, "t", labels=False, wait=0.0)._read
     assert read() == [b"{}", None]  # a tombstone stays None: parsing says why
     assert read() == [b"{}"] and part._offset == 3  # the end is not a message
     with pytest.raises(StopIteration):
         read()
-    labels = _raw_reader(_part([_Msg(b"{}", 0)]), "t", labels=True)()
+    labels = _RawPartition(_part([_Msg(b"{}", 0)]), "t", labels=True, wait=0.0)._read()
     assert isinstance(labels[0], LabelBytes)
 
 
