@@ -63,6 +63,7 @@ class Prediction:
     prediction: Any
     score: float | None
     baseline: Any
+    baseline_model: str  # which baseline: prior, no_change or rule fraud_rules:score@v3
     label: Any
     model: str
     model_version: int
@@ -126,6 +127,11 @@ class Alert:
                 f"{s.get('reference_error', float('nan')):.3f} -> "
                 f"{s.get('recent_error', float('nan')):.3f}"
             )
+            if "baseline_metric" in s:  # does the model still beat its baseline?
+                what += (
+                    f"; rolling {s.get('metric')} model {s['model_metric']:.3f}, "
+                    f"{baseline_label(s.get('baseline'))} {s['baseline_metric']:.3f}"
+                )
         elif self.kind == "data_drift":
             what = (
                 f"DATA DRIFT [{self.detector}] feature {self.feature!r}: "
@@ -152,6 +158,17 @@ class Alert:
                 f"({s.get('reason', '')})"
             )
         return f"{what} {where}"
+
+
+def baseline_label(name: str | None) -> str:
+    """How people read a baseline's name: ``baseline prior``, or the rule by its name.
+
+    >>> baseline_label("prior"), baseline_label("rule fraud_rules:score@v3")
+    ('baseline prior', 'rule fraud_rules:score@v3')
+    """
+    if name is None:
+        return "baseline"
+    return name if name.startswith("rule ") else f"baseline {name}"
 
 
 @dataclass(slots=True, kw_only=True)

@@ -28,6 +28,7 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from driftline.flows.config import Settings, StartupError
 from driftline.flows.routing import shard_keys
 from driftline.flows.scoring.catalog import CATALOG
+from driftline.flows.scoring.rule import identity_of
 from driftline.flows.scoring.store import ModelStore, SnapshotInfo, atomic_write
 
 log = logging.getLogger("driftline")
@@ -44,6 +45,7 @@ _SETTING = {
     "model.label_type": "model.label_type",
     "model.classes": "model.classes",
     "model.baseline": "model.baseline",
+    "model.rule": "the rule (model.rule@model.rule_version)",
     "feature_version": "feature-set version (the features.* settings)",
 }
 _START_OVER = (
@@ -59,7 +61,7 @@ def state_definition(settings: Settings, feature_version: str) -> dict[str, Any]
     a resumed shard keeps its pickled model, baseline and label checks.
     """
     model = settings.model
-    return {
+    state: dict[str, Any] = {
         "workers": settings.run.cluster_workers,
         "model.name": model.name,
         "model.shards": model.shards,
@@ -68,6 +70,9 @@ def state_definition(settings: Settings, feature_version: str) -> dict[str, Any]
         "model.baseline": model.baseline,
         "feature_version": feature_version,
     }
+    if model.rule is not None:  # only with a rule, so stores made without one still resume
+        state["model.rule"] = str(identity_of(model))
+    return state
 
 
 def _version() -> str:

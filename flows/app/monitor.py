@@ -23,6 +23,7 @@ from driftline.flows.records import (
     Outcome,
     Prediction,
     Regressed,
+    baseline_label,
 )
 
 log = logging.getLogger("driftline.run")
@@ -80,6 +81,7 @@ class RunMonitor:
     refused: int = 0  # labels the model could not learn (dead letters of reason "label")
     first_refusal: str | None = None
     first_event: str | None = None  # id of the first event this run scored
+    baseline: str | None = None  # the baseline the predictions name (prior, rule PATH@VERSION)
     last_index: int = -1  # highest built-in event index with a judged outcome
     model_accuracy: Mean = field(default_factory=Mean)
     baseline_accuracy: Mean = field(default_factory=Mean)
@@ -113,6 +115,7 @@ class RunMonitor:
             self.late += 1
         if self.first_event is None:
             self.first_event = rec.id
+            self.baseline = rec.baseline_model
 
     def outcome(self, outcome: Outcome) -> None:
         """A prediction met its label (inline or delayed)."""
@@ -248,15 +251,17 @@ class RunMonitor:
     def _accuracy_line(self) -> str:
         m, b = self.model_accuracy.value, self.baseline_accuracy.value
         lift = f"  lift {m - b:+.4f}" if m is not None and b is not None else ""
+        baseline = baseline_label(self.baseline)
         return (
-            f"accuracy         model {_fig(m, 4)}  baseline {_fig(b, 4)}{lift} "
+            f"accuracy         model {_fig(m, 4)}  {baseline} {_fig(b, 4)}{lift} "
             f"(higher is better){self._counts(self.model_accuracy, self.baseline_accuracy)}"
         )
 
     def _mae_line(self) -> str:
         m, b = self.model_mae.value, self.baseline_mae.value
         d = _decimals(m, b)
-        line = f"MAE              model {_fig(m, d)}  baseline {_fig(b, d)} (lower is better)"
+        baseline = baseline_label(self.baseline)
+        line = f"MAE              model {_fig(m, d)}  {baseline} {_fig(b, d)} (lower is better)"
         if m is not None and b is not None:
             verdict = "better" if m < b else "worse" if m > b else "no better"
             line += f": model {verdict} by {abs(b - m):,.{d}f}"

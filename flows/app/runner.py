@@ -19,6 +19,7 @@ from driftline.flows.config import Settings, StartupError
 from driftline.flows.dataflow import FlowIO, build_dataflow
 from driftline.flows.features.feature_set import feature_set_version
 from driftline.flows.outputs import telemetry
+from driftline.flows.scoring.rule import baseline_name, check_rule
 
 log = logging.getLogger("driftline")
 
@@ -42,6 +43,7 @@ def run(
 
 def preflight(settings: Settings, feature_version: str) -> None:
     """Everything that can be found wrong before the flow starts, in the order a user fixes it."""
+    check_rule(settings.model)
     check_kafka(settings)
     check_output_directory(settings)
     check_window_fields(settings, sample_features(settings, SAMPLE_EVENTS))
@@ -97,6 +99,7 @@ def _run(
             "source": settings.run.source,
             "sink": settings.run.sink,
             "model": settings.model.name,
+            "baseline": baseline_name(settings.model),
             "feature_version": feature_version,
             "workers": settings.run.workers,
         },

@@ -13,7 +13,17 @@ from driftline.flows.config.base import PositiveDuration, _Section
 
 class ModelConfig(_Section):
     name: str = "logreg"
-    baseline: Literal["prior", "no_change"] = "prior"
+    baseline: Literal["prior", "no_change", "rule"] = Field(
+        "prior", description="Scored beside the model: prior, no_change, or rule (model.rule)."
+    )
+    rule: str | None = Field(
+        None,
+        description="A rule's import path ('fraud_rules:score'): the baseline when "
+        'model.baseline = "rule", the model itself when model.name = "rule".',
+    )
+    rule_version: str | None = Field(
+        None, description="The rule's version, given by its owner; part of its identity."
+    )
     shards: int = Field(1, ge=1, description="Independent model shards (hash of event id).")
     rolling_window: int = Field(1000, ge=10)
     seed: int = 42
@@ -55,6 +65,31 @@ class ModelConfig(_Section):
             )
         if self.classes is not None:
             self.classes = [_class_of(c, self.label_type) for c in self.classes]
+        return self
+
+    @model_validator(mode="after")
+    def _rule_has_a_use(self) -> ModelConfig:
+        """A rule is named when it is used, and used when it is named (see scoring/rule.py)."""
+        serves_rule = self.name == "rule"
+        if (self.baseline == "rule" or serves_rule) and not (self.rule or "").strip():
+            uses = 'model.baseline = "rule"' if self.baseline == "rule" else 'model.name = "rule"'
+            raise ValueError(
+                f"model.rule: {uses} needs the rule's import path, e.g. "
+                'model.rule = "fraud_rules:score"'
+            )
+        if self.rule is not None and self.baseline != "rule" and not serves_rule:
+            raise ValueError(
+                f"model.rule {self.rule!r} is set but nothing uses it: set "
+                'model.baseline = "rule" to score it beside the model, or model.name = "rule" '
+                "to serve it alone"
+            )
+        if self.rule_version is not None and self.rule is None:
+            raise ValueError("model.rule_version is set without model.rule")
+        if serves_rule and self.baseline == "rule":
+            raise ValueError(
+                'model.baseline: the rule is the model (model.name = "rule"); '
+                'score it against "prior" or "no_change"'
+            )
         return self
 
 

@@ -52,14 +52,15 @@ SCORING_LATENCY = Histogram(
 )
 MODEL_METRIC = Gauge(
     "driftline_model_metric",
-    "Rolling prequential metric of the model and the baseline.",
-    ["model", "metric", "scorer"],
+    "Rolling prequential metric of the model and the baseline (scorer); `baseline` names "
+    "the run's baseline: prior, no_change or rule PATH@VERSION.",
+    ["model", "metric", "scorer", "baseline"],
     registry=REGISTRY,
 )
 MODEL_LIFT = Gauge(
     "driftline_model_lift",
     "How much better the model's rolling metric is than the baseline's (positive = better).",
-    ["model", "metric"],
+    ["model", "metric", "baseline"],
     registry=REGISTRY,
 )
 DRIFT_ALERTS = Counter(
@@ -166,11 +167,12 @@ def _report_model_metric(shard: ModelShard) -> None:
     """The rolling metric of the model and of the baseline, and the model's lift over it."""
     metric = shard.metric_name
     model_value, base_value = shard.rolling.get(), shard.baseline_rolling.get()
-    MODEL_METRIC.labels(shard.model_name, metric, "model").set(model_value)
-    MODEL_METRIC.labels(shard.model_name, metric, "baseline").set(base_value)
+    model, baseline = shard.model_name, shard.baseline_name
+    MODEL_METRIC.labels(model, metric, "model", baseline).set(model_value)
+    MODEL_METRIC.labels(model, metric, "baseline", baseline).set(base_value)
     better = shard.metric.bigger_is_better
     lift = model_value - base_value if better else base_value - model_value
-    MODEL_LIFT.labels(shard.model_name, metric).set(lift)
+    MODEL_LIFT.labels(model, metric, baseline).set(lift)
 
 
 def _report_labels(shard: ModelShard, last: ReportedLabels) -> None:

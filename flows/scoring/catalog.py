@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from river import compose, dummy, forest, linear_model, metrics, preprocessing, stats, tree
+
+from driftline.flows.scoring.rule import RuleClassifier, RuleRegressor, build_rule
+
+if TYPE_CHECKING:
+    from driftline.flows.config import ModelConfig
 
 Task = Literal["classification", "regression"]
 # A River classifier or regressor: River types them apart (predict_proba_one is a
@@ -68,8 +73,18 @@ def build_model(name: str, seed: int = 42) -> Model:
     return CATALOG[name].build(seed)
 
 
-def build_baseline(task: Task, kind: Literal["prior", "no_change"]) -> Model:
-    """The simple model scored beside the real one, to report lift against."""
+def build_baseline(
+    task: Task, kind: Literal["prior", "no_change", "rule"], config: ModelConfig | None = None
+) -> Model:
+    """The simple model scored beside the real one, to report lift against.
+
+    ``rule`` is the team's rule that `config` (the model section) names, wrapped as an
+    estimator that never learns (flows/scoring/rule.py).
+    """
+    if kind == "rule":
+        if config is None:
+            raise ValueError("a rule baseline needs the model section that names model.rule")
+        return build_rule(config, task)
     if task == "regression":
         if kind == "no_change":
             return dummy.StatisticRegressor(stats.Shift(1))
@@ -77,6 +92,24 @@ def build_baseline(task: Task, kind: Literal["prior", "no_change"]) -> Model:
     if kind == "no_change":
         return dummy.NoChangeClassifier()
     return dummy.PriorClassifier()
+
+
+def baseline_name(baseline: Model) -> str:
+    """How records, metrics and the summary name a baseline: ``prior``, ``no_change``,
+    or ``rule fraud_rules:score@v3``.
+
+    Read from the estimator, not the settings, so a shard resumed from a recovery
+    store names the baseline it really scores.
+    """
+    if isinstance(baseline, RuleClassifier | RuleRegressor):
+        return baseline.name
+    if isinstance(baseline, dummy.NoChangeClassifier):
+        return "no_change"
+    if isinstance(baseline, dummy.StatisticRegressor) and isinstance(
+        baseline.statistic, stats.Shift
+    ):
+        return "no_change"
+    return "prior"
 
 
 def metric_class(task: Task) -> type[metrics.base.Metric]:

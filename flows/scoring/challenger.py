@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from driftline.flows.scoring.catalog import Task
+from driftline.flows.scoring.definition import Task
 
 
 def prediction_of(model: Any, task: Task, x: dict[str, float]) -> Any:

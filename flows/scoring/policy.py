@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from driftline.flows.config import Settings
 from driftline.flows.records import Alert
-from driftline.flows.scoring.catalog import build_model
 from driftline.flows.scoring.challenger import NOT_PREDICTED, Challenge, Verdict
 from driftline.flows.scoring.labels import Served
 from driftline.flows.scoring.store import InputNames, ModelStore
@@ -55,8 +54,10 @@ class RetrainingPolicy:
         """
         owner = self.owner
         if not warm_start:
-            return build_model(owner.model_name, self.seed), InputNames(derived)
-        info = self.store.resolve(warm_start, owner.model_name, owner.shard)
+            return owner.definition.build(self.seed), InputNames(derived)
+        info = self.store.resolve(
+            warm_start, owner.model_name, owner.shard, owner.definition.version
+        )
         self.version = self.latest_version = info.version
         return self.store.load(info), InputNames.warm_started(derived, info)
 
@@ -96,7 +97,7 @@ class RetrainingPolicy:
     def _next_model(self) -> Any:  # a River model
         """A fresh model with a version of its own (and a seed of its own, so it differs)."""
         self.latest_version += 1
-        return build_model(self.owner.model_name, self.seed + self.latest_version)
+        return self.owner.definition.build(self.seed + self.latest_version)
 
     def _start_challenge(self, at: Served) -> Alert:
         """Start training a challenger beside the serving champion."""
@@ -156,6 +157,7 @@ class RetrainingPolicy:
             self.store.save(
                 s.model,
                 model=s.model_name,
+                definition_version=s.definition.version,
                 version=self.version,
                 shard=s.shard,
                 feature_version=s.feature_version,

@@ -32,11 +32,18 @@ from driftline.flows.records import (
     dead_letter,
     outcome_of,
 )
-from driftline.flows.scoring.catalog import CATALOG, build_baseline, build_metric, metric_class
+from driftline.flows.scoring.catalog import (
+    CATALOG,
+    baseline_name,
+    build_baseline,
+    build_metric,
+    metric_class,
+)
 from driftline.flows.scoring.challenger import error_of
 from driftline.flows.scoring.data_window import window_closed
 from driftline.flows.scoring.labels import ArrivedLabel, LabelJoin, Served
 from driftline.flows.scoring.policy import RetrainingPolicy
+from driftline.flows.scoring.rule import RuleError
 from driftline.flows.scoring.store import derived_feature_names
 
 
@@ -67,7 +74,7 @@ class ModelShard:
         self.model, self.inputs = self.policy.first_model(derived, cfg.warm_start)
         self.classes = list(cfg.classes) if cfg.classes is not None else None
         self.label_type: type = {"bool": bool, "int": int, "str": str}[cfg.label_type]
-        self.baseline = build_baseline(self.task, cfg.baseline)
+        self.baseline = build_baseline(self.task, cfg.baseline, cfg)
         self.metric = build_metric(self.task)
         self.baseline_metric = build_metric(self.task)
         # Rolling forwards `get` to the metric it wraps, which its type does not say
@@ -84,6 +91,11 @@ class ModelShard:
     @property
     def metric_name(self) -> str:
         return self.metric.__class__.__name__.lower()
+
+    @property
+    def baseline_name(self) -> str:
+        """``prior``, ``no_change`` or ``rule fraud_rules:score@v3``: stamped where lift is."""
+        return baseline_name(self.baseline)
 
     def predict(self, x: dict[str, float]) -> tuple[Any, float | None]:
         """The model's prediction and its score (positive-class probability or value)."""
@@ -126,9 +138,9 @@ class ModelShard:
             return
         event = f.event
         x = f.x
+        b_pred = self.baseline.predict_one(x)  # first: a rule that fails changes no state
         self.inputs.served(x, self.shard)
         y_pred, score = self.predict(x)
-        b_pred = self.baseline.predict_one(x)
         self.seen += 1
         out.append(
             (LatePrediction if f.late else Prediction)(
@@ -138,6 +150,7 @@ class ModelShard:
                 y_pred,
                 score,
                 b_pred,
+                self.baseline_name,
                 event.label,
                 self.model_name,
                 self.policy.version,
@@ -234,6 +247,11 @@ class ModelShard:
             "reference_error": round(signal.reference_error, 4),
             "recent_error": round(signal.recent_error, 4),
             "labelled_since_reset": signal.observed,
+            # does the model still beat its baseline (a team's rule, say) as it drifts?
+            "metric": self.metric_name,
+            "model_metric": round(self.rolling.get(), 4),
+            "baseline": self.baseline_name,
+            "baseline_metric": round(self.baseline_rolling.get(), 4),
         }
         return self.alert("concept_drift", at, statistic, severity)
 
@@ -261,12 +279,14 @@ def _label_dead_letter(served: Served, y: Any, problem: str, source: str) -> Dea
 
 
 def _dead_letter(item: Featured | ArrivedLabel, exc: Exception) -> DeadLetter:
+    """The item that failed, with why: the team's rule (reason rule) or the model."""
     record = item.label if isinstance(item, ArrivedLabel) else item.event
+    rule = isinstance(exc, RuleError)
     return dead_letter(
         to_json(record),
-        f"scoring failed: {exc!r}"[:1000],
+        str(exc) if rule else f"scoring failed: {exc!r}"[:1000],
         stage="score",
-        reason="model_error",
+        reason="rule" if rule else "model_error",
         source="labels" if isinstance(item, ArrivedLabel) else "events",
         whole=True,
     )

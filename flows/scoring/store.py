@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import pickle
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -59,6 +60,7 @@ class SnapshotInfo:
     classes: list[bool | int | str] | None = None
     features: list[str] = field(default_factory=list)  # raw input names, sorted
     features_capped: bool = False  # more names came than MAX_INPUT_NAMES
+    definition_version: str | None = None  # None: written before definitions were versioned
 
     def labels_text(self) -> str:
         """The labels the model learned, for listings: "str ['high', 'low']", or "-"."""
@@ -78,7 +80,11 @@ class SnapshotInfo:
 
 
 class ModelStore:
-    """A directory of `<model>-v<version>-<shard>-<time>.pkl` files with JSON metadata."""
+    """A directory of `<model>-v<version>-<shard>-<time>.pkl` files with JSON metadata.
+
+    `<model>` is the model's name made safe for a file name (a pipeline's
+    ``StandardScaler | LogisticRegression`` is ``StandardScaler_LogisticRegression``).
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
@@ -88,7 +94,7 @@ class ModelStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         created = datetime.now(UTC)
         stem = (
-            f"{meta['model']}-v{meta['version']}-{meta['shard']}-"
+            f"{_file_safe(meta['model'])}-v{meta['version']}-{meta['shard']}-"
             f"{created.strftime('%Y%m%dT%H%M%S%fZ')}"
         )
         blob = pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL)
@@ -118,20 +124,34 @@ class ModelStore:
                 continue
         return sorted(infos, key=lambda i: i.created)
 
-    def latest(self, model: str | None = None, shard: str | None = None) -> SnapshotInfo | None:
+    def latest(
+        self, model: str | None = None, shard: str | None = None, definition: str | None = None
+    ) -> SnapshotInfo | None:
+        """The newest snapshot of `model` (and `shard`).
+
+        With `definition` (a definition version), of that definition: snapshots
+        that recorded one are matched by it, older ones by the model's name.
+        """
         infos = [
             i
             for i in self.list()
-            if (model is None or i.model == model) and (shard is None or i.shard == shard)
+            if _of_model(i, model, definition) and (shard is None or i.shard == shard)
         ]
         return infos[-1] if infos else None
 
-    def resolve(self, ref: str, model: str | None = None, shard: str | None = None) -> SnapshotInfo:
-        """`latest` or a snapshot file name/path inside the store."""
+    def resolve(
+        self,
+        ref: str,
+        model: str | None = None,
+        shard: str | None = None,
+        definition: str | None = None,
+    ) -> SnapshotInfo:
+        """`latest` (of `model`'s `definition`) or a snapshot file name/path inside the store."""
         if ref == "latest":
-            info = self.latest(model, shard) or self.latest(model)
+            info = self.latest(model, shard, definition) or self.latest(model, None, definition)
             if info is None:
-                raise UntrustedSnapshot(f"no snapshot of {model!r} in {self.directory}")
+                of = f"{model!r}" + (f" (definition {definition})" if definition else "")
+                raise UntrustedSnapshot(f"no snapshot of {of} in {self.directory}")
             return info
         path = Path(ref)
         if not path.is_absolute():
@@ -155,6 +175,17 @@ class ModelStore:
         return pickle.loads(blob)
 
 
+def _of_model(info: SnapshotInfo, model: str | None, definition: str | None) -> bool:
+    if definition is not None and info.definition_version is not None:
+        return info.definition_version == definition
+    return model is None or info.model == model
+
+
+def _file_safe(name: str) -> str:
+    """A model's name as part of a file name: letters, digits, `_`, `.` and `-` only."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:80] or "model"
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `path` whole or not at all (a temporary file per process, then a rename)."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -175,7 +206,7 @@ def warm_start_command(settings: Settings, snapshot: str, config: Path | None) -
     args = ["driftline", "run"]
     if config is not None:
         args += ["-c", str(config)]
-    if settings.model.name != defaults.name:
+    if settings.model.name not in (None, defaults.name):  # a model by path: in the config
         args += ["--model", settings.model.name]
     if settings.model.store != defaults.store:
         args += ["--store", str(settings.model.store)]

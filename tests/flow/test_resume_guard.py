@@ -16,6 +16,7 @@ from driftline.connectors.builtin import drifting_events
 from driftline.flows.app.compatibility import MANIFEST, check_recovery_manifest, recovery_config
 from driftline.flows.config import BuiltinStreamConfig, StartupError
 from driftline.flows.features.feature_set import feature_set_version
+from driftline.flows.scoring.catalog import CATALOG
 from tests.conftest import write_jsonl
 
 
@@ -71,8 +72,9 @@ def test_a_new_store_records_what_its_state_means(tmp_path: Path, make_settings)
     manifest = orjson.loads((tmp_path / "r" / MANIFEST).read_bytes())
     assert manifest["driftline"] and manifest["created"] and manifest["format"] == 1
     assert manifest["state"] == {
-        "workers": 1, "model.name": "logreg", "model.shards": 2, "model.label_type": "bool",
-        "model.classes": None, "model.baseline": "prior", "feature_version": "fs-a",
+        "workers": 1, "model.name": "logreg", "model.definition": CATALOG["logreg"].version,
+        "model.shards": 2, "model.label_type": "bool", "model.classes": None,
+        "model.baseline": "prior", "feature_version": "fs-a",
     }  # fmt: skip
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [MANIFEST, "part-0.sqlite3"]
 

@@ -38,7 +38,19 @@ def line_of(summary: str, head: str) -> str:
 
 def scored(event_id: str) -> Prediction:
     return Prediction(
-        event_id, "k", T0.isoformat(), True, 0.9, True, None, "logreg", 1, "v1", "shard-0", 0.1
+        event_id,
+        "k",
+        T0.isoformat(),
+        True,
+        0.9,
+        True,
+        "prior",
+        None,
+        "logreg",
+        1,
+        "v1",
+        "shard-0",
+        0.1,
     )
 
 

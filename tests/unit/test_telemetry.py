@@ -25,7 +25,10 @@ def test_metrics_endpoint_serves_driftline_metrics(make_settings, run_flow) -> N
         assert name in body, name
     assert 'driftline_events_total{outcome="scored"}' in body
     assert 'driftline_dead_letters_total{reason="json",stage="parse"}' in body
-    assert 'driftline_model_metric{metric="accuracy",model="logreg",scorer="baseline"}' in body
+    assert (
+        'driftline_model_metric{baseline="prior",metric="accuracy",model="logreg",'
+        'scorer="baseline"}' in body
+    )
 
 
 def _metrics() -> list[MetricWrapperBase]:
