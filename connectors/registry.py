@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
+import orjson
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
@@ -65,19 +67,44 @@ def build_io(settings: Settings) -> FlowIO:
     )
 
 
-def sample_features(settings: Settings, n: int) -> list[dict[str, object]] | None:
-    """Raw features of the source's first `n` valid events, when it can be read ahead.
+def sample_messages(settings: Settings, n: int) -> list[bytes] | None:
+    """The source's first `n` event messages, when it can be read ahead.
 
     The built-in stream is generated again and a file read from its start; a
     topic or standard input cannot be read without consuming it: None.
     """
     kind = settings.run.source
     if kind == "builtin":
-        return [e["features"] for e in itertools.islice(drifting_events(settings.builtin), n)]
+        return [orjson.dumps(e) for e in itertools.islice(drifting_events(settings.builtin), n)]
     path = settings.files.events_path
     if kind != "file" or path is None or path == STDIN:
         return None
+    return _first_lines(path, n)
+
+
+def sample_label_messages(settings: Settings, n: int) -> list[bytes] | None:
+    """The first `n` messages of a labels file, when labels come on their own from one."""
+    path = settings.files.labels_path
+    if settings.run.source != "file" or path is None:
+        return None
+    return _first_lines(path, n)
+
+
+def _first_lines(path: Path, n: int) -> list[bytes]:
     with open(path, "rb") as f:
         lines = [line.rstrip(b"\r\n") for line in itertools.islice(f, n)]
-    parsed = Parser("events", settings.validation).parse_batch([ln for ln in lines if ln])
+    return [line for line in lines if line]
+
+
+def sample_features(settings: Settings, n: int) -> list[dict[str, object]] | None:
+    """Features of the source's first `n` valid events (as the mapping names them, when
+    there is one), when the source can be read ahead (see :func:`sample_messages`)."""
+    mapping = settings.mapping.events
+    if settings.run.source == "builtin" and mapping is None:  # no need to encode and parse
+        return [e["features"] for e in itertools.islice(drifting_events(settings.builtin), n)]
+    messages = sample_messages(settings, n)
+    if messages is None:
+        return None
+    raws: list[bytes | str | None] = list(messages)
+    parsed = Parser("events", settings.validation, mapping).parse_batch(raws)
     return [event.features for event in parsed.good]

@@ -13,7 +13,10 @@ import logging
 import os
 from collections.abc import Iterable
 
+import orjson
+
 from driftline.flows.config import Settings, StartupError
+from driftline.flows.parse.mapping import field_names, has_field
 
 log = logging.getLogger("driftline")
 
@@ -70,4 +73,64 @@ def check_window_fields(settings: Settings, samples: Iterable[dict[str, object]]
                 f"{setting} {field!r} holds {'/'.join(kinds)} values in the first {len(rows)} "
                 "events, not numbers: a window aggregates numbers (count, mean, std, sum); "
                 "choose a numeric field or drop the window"
+            )
+
+
+def check_mapped_fields(
+    settings: Settings, events: list[bytes] | None, labels: list[bytes] | None
+) -> None:
+    """The fields a mapping reads against the first messages, when a source can show them.
+
+    A field the mapping needs (id, key, time; for labels id, label, time) that
+    none of the sampled messages has is a misspelt name or another shape: every
+    message would be a dead letter, so it is refused (exit 2, naming
+    `mapping.events.key`...). An optional one (the inline label, a label's key,
+    a listed feature) absent from all of them only warns. Costs a JSON decode of
+    the sample, once.
+    """
+    mapping = settings.mapping
+    if mapping.events is not None and events:
+        roles = mapping.events.roles()
+        label = roles.pop("label", None)
+        optional = {} if label is None else {"label": label}
+        for i, name in enumerate(mapping.events.features or []):
+            optional[f"features[{i}]"] = name
+        _check_fields("mapping.events", "events", roles, optional, events)
+    if mapping.labels is not None and labels:
+        roles = mapping.labels.roles()
+        key = roles.pop("key", None)
+        optional = {} if key is None else {"key": key}
+        _check_fields("mapping.labels", "labels", roles, optional, labels)
+
+
+def _check_fields(
+    section: str,
+    kind: str,
+    required: dict[str, str],
+    optional: dict[str, str],
+    messages: list[bytes],
+) -> None:
+    rows = []
+    for message in messages:
+        try:
+            row = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            continue  # a dead letter when it comes; not the mapping's business
+        if isinstance(row, dict):
+            rows.append(row)
+    if not rows:
+        return
+    for setting, path in required.items():
+        if not any(has_field(row, path) for row in rows):
+            names = field_names(rows[0])
+            shown = ", ".join(repr(n) for n in names[:12]) + (", ..." if len(names) > 12 else "")
+            raise StartupError(
+                f"{section}.{setting} {path!r} is in none of the first {len(rows)} {kind}, "
+                f"so every one would be a dead letter; the first has the fields {shown}"
+            )
+    for setting, path in optional.items():
+        if not any(has_field(row, path) for row in rows):
+            log.warning(
+                f"{section}.{setting} field not in the first {kind}",
+                extra={"setting": f"{section}.{setting}", "field": path, kind: len(rows)},
             )

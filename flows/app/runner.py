@@ -10,11 +10,21 @@ from bytewax.recovery import RecoveryConfig
 from bytewax.testing import run_main
 
 from driftline.connectors.kafka.admin import check_kafka
-from driftline.connectors.registry import build_io, sample_features
+from driftline.connectors.registry import (
+    build_io,
+    sample_features,
+    sample_label_messages,
+    sample_messages,
+)
 from driftline.connectors.shutdown import SignalWatcher, clear_stop
 from driftline.flows.app.compatibility import check_warm_start, holds_state, recovery_config
 from driftline.flows.app.monitor import RunMonitor
-from driftline.flows.app.preflight import SAMPLE_EVENTS, check_output_directory, check_window_fields
+from driftline.flows.app.preflight import (
+    SAMPLE_EVENTS,
+    check_mapped_fields,
+    check_output_directory,
+    check_window_fields,
+)
 from driftline.flows.config import Settings, StartupError
 from driftline.flows.dataflow import FlowIO, build_dataflow
 from driftline.flows.features.feature_set import feature_set_version
@@ -46,6 +56,11 @@ def preflight(settings: Settings, feature_version: str) -> None:
     check_rule(settings.model)
     check_kafka(settings)
     check_output_directory(settings)
+    check_mapped_fields(
+        settings,
+        sample_messages(settings, SAMPLE_EVENTS),
+        sample_label_messages(settings, SAMPLE_EVENTS),
+    )
     check_window_fields(settings, sample_features(settings, SAMPLE_EVENTS))
     check_warm_start(settings, feature_version)
 

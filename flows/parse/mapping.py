@@ -23,7 +23,7 @@ Decisions, written down in the README too:
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -52,6 +52,23 @@ def _lookup(data: dict[str, Any], parts: tuple[str, ...]) -> Any:
     return value
 
 
+def has_field(data: dict[str, Any], path: str) -> bool:
+    """Whether `data` has a (non-null) value at the dotted `path`."""
+    value = _lookup(data, _parts(path))
+    return value is not _MISSING and value is not None
+
+
+def field_names(data: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted names of every field of `data` that is not an object, in order."""
+    names: list[str] = []
+    for name, value in data.items():
+        if value.__class__ is dict:
+            names.extend(field_names(value, f"{prefix}{name}."))
+        else:
+            names.append(prefix + name)
+    return names
+
+
 def _text_id(value: Any) -> Any:
     """An integer id as its decimal text; anything else as it is (the schema judges it)."""
     return str(value) if value.__class__ is int else value
@@ -62,42 +79,56 @@ def _describe_value(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def parse_time(value: Any, time_format: str, path: str) -> Any:
-    """The event time in `time_format`, as a UTC datetime.
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def time_reader(time_format: str, path: str) -> Callable[[Any], Any]:
+    """A function reading the event time at `path` in `time_format` as a UTC datetime.
 
     "auto" hands the value on untouched: the schema's own timestamp rules
     (ISO-8601 with a zone, or epoch seconds/milliseconds told apart by size)
-    apply, exactly as for the envelope's `ts`.
+    apply, exactly as for the envelope's `ts`. Chosen once per mapper, so an
+    event pays for its own format's checks only.
     """
     if time_format == "auto":
-        return value
+        return _as_is
     expected = TIME_FORMAT_NAMES[time_format]
+
+    def unexpected(value: Any) -> MappingError:
+        return MappingError(f"field {path!r}: expected {expected}, got {_describe_value(value)}")
+
     if time_format == "iso":
-        if value.__class__ is not str:
-            raise MappingError(f"field {path!r}: expected {expected}, got {_describe_value(value)}")
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise MappingError(
-                f"field {path!r}: expected {expected}, got {_describe_value(value)}"
-            ) from None
-        if parsed.tzinfo is None:
-            raise MappingError(f"field {path!r}: {_describe_value(value)} has no time zone")
-        try:
-            return parsed.astimezone(UTC)
-        except OverflowError:
-            raise MappingError(
-                f"field {path!r}: {_describe_value(value)} is out of range in UTC"
-            ) from None
-    if value.__class__ is not int and value.__class__ is not float:
-        raise MappingError(f"field {path!r}: expected {expected}, got {_describe_value(value)}")
-    if not math.isfinite(value):
-        raise MappingError(f"field {path!r}: expected {expected}, got {value!r}")
-    seconds = value / 1000.0 if time_format == "epoch_ms" else float(value)
-    try:
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        raise MappingError(f"field {path!r}: {value!r} {expected} is out of range") from None
+
+        def read_iso(value: Any) -> datetime:
+            if value.__class__ is not str:
+                raise unexpected(value)
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                raise unexpected(value) from None
+            if parsed.tzinfo is None:
+                raise MappingError(f"field {path!r}: {_describe_value(value)} has no time zone")
+            try:
+                return parsed.astimezone(UTC)
+            except OverflowError:
+                raise MappingError(
+                    f"field {path!r}: {_describe_value(value)} is out of range in UTC"
+                ) from None
+
+        return read_iso
+    scale = 1000.0 if time_format == "epoch_ms" else 1.0
+
+    def read_epoch(value: Any) -> datetime:
+        cls = value.__class__
+        if cls is not int and cls is not float:  # not bool: a boolean is no time
+            raise unexpected(value)
+        try:  # JSON has no NaN or infinity: every number orjson gives is finite
+            return datetime.fromtimestamp(value / scale, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise MappingError(f"field {path!r}: {value!r} {expected} is out of range") from None
+
+    return read_epoch
 
 
 class _Mapper:
@@ -108,6 +139,7 @@ class _Mapper:
         self.names = roles
         self.time_path = time_path
         self.time_format = time_format
+        self.read_time = time_reader(time_format, time_path)
 
     def field_of(self, loc: tuple[str | int, ...]) -> str:
         """An error location of the envelope schema, in the team's names."""
@@ -161,7 +193,7 @@ class EventMapper(_Mapper):
             out["key"] = _text_id(value)
         value = _lookup(data, self._time)
         if value is not _MISSING:
-            out["ts"] = parse_time(value, self.time_format, self.time_path)
+            out["ts"] = self.read_time(value)
         if self._label is not None:
             value = _lookup(data, self._label)
             if value is not _MISSING:
@@ -241,7 +273,7 @@ class LabelMapper(_Mapper):
             out["label"] = value
         value = _lookup(data, self._time)
         if value is not _MISSING:
-            out["ts"] = parse_time(value, self.time_format, self.time_path)
+            out["ts"] = self.read_time(value)
         if self._key is not None:
             value = _lookup(data, self._key)
             if value is not _MISSING and value is not None:
