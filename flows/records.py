@@ -67,6 +67,7 @@ class Prediction:
     label: Any
     model: str
     model_version: int
+    definition_version: str  # the model definition's (md-...): class, params or factory
     feature_version: str
     shard: str
     latency_ms: float

@@ -8,8 +8,9 @@ or keep serving the old model. So a manifest written beside bytewax's partition
 files when the store is created says what its state means, and a resume that
 differs is refused before the flow starts (:class:`StartupError`, exit code 2).
 
-A warm start is checked the same way against the snapshots' metadata: model,
-feature-set version, and for classifiers the label type and classes.
+A warm start is checked the same way against the snapshots' metadata: model
+definition (its version), feature-set version, and for classifiers the label
+type and classes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 
 from driftline.flows.config import Settings, StartupError
 from driftline.flows.routing import shard_keys
-from driftline.flows.scoring.catalog import CATALOG
+from driftline.flows.scoring.definition import ModelDefinition, model_definition
 from driftline.flows.scoring.rule import identity_of
 from driftline.flows.scoring.store import ModelStore, SnapshotInfo, atomic_write
 
@@ -41,6 +42,8 @@ _SETTING = {
     "workers": "workers in the cluster (--workers / run.workers, times the processes in "
     "-a / run.addresses)",
     "model.name": "model.name (--model)",
+    "model.definition": "model definition version (model.name, model.estimator and "
+    "model.params, model.pipeline, or model.factory, model.factory_params and model.version)",
     "model.shards": "model.shards",
     "model.label_type": "model.label_type",
     "model.classes": "model.classes",
@@ -61,9 +64,11 @@ def state_definition(settings: Settings, feature_version: str) -> dict[str, Any]
     a resumed shard keeps its pickled model, baseline and label checks.
     """
     model = settings.model
+    definition = model_definition(model)
     state: dict[str, Any] = {
         "workers": settings.run.cluster_workers,
-        "model.name": model.name,
+        "model.name": definition.name,
+        "model.definition": definition.version,
         "model.shards": model.shards,
         "model.label_type": model.label_type,
         "model.classes": model.classes,
@@ -131,6 +136,7 @@ def check_recovery_manifest(settings: Settings, feature_version: str) -> None:
         f"{_SETTING[key]}: {_show(old.get(key, '(not recorded)'))} -> {_show(value)}"
         for key, value in new.items()
         if old.get(key, "(not recorded)") != value
+        and not (key in _RECORDED_LATER and key not in old)
     ]
     if changes:
         raise StartupError(
@@ -138,6 +144,11 @@ def check_recovery_manifest(settings: Settings, feature_version: str) -> None:
             "release cannot carry over (it would drop the trained model or keep serving the old "
             "one): " + "; ".join(changes) + ". Resume with the old values, or " + _START_OVER
         )
+
+
+#: Keys earlier releases did not record: their stores are judged by the other keys
+#: (before model definitions, `model.name` was a catalog name, and said it all).
+_RECORDED_LATER = frozenset({"model.definition"})
 
 
 def _show(value: Any) -> str:
@@ -205,9 +216,10 @@ def check_warm_start(settings: Settings, feature_version: str) -> None:
     if not ref:
         return
     store = ModelStore(settings.model.store)
+    definition = model_definition(settings.model)
     checked: set[str] = set()
     for shard in shard_keys(settings.model.shards, settings.run.cluster_workers):
-        info = store.resolve(ref, settings.model.name, shard)
+        info = store.resolve(ref, definition.name, shard, definition.version)
         if info.file in checked:
             continue
         checked.add(info.file)
@@ -221,22 +233,29 @@ def check_warm_start(settings: Settings, feature_version: str) -> None:
             )
         model = store.load(info)
         if info.task is None:
-            _check_unrecorded_labels(info, model, settings)
+            _check_unrecorded_labels(info, model, settings, definition)
         log.info("warm start", extra={"snapshot": info.file, "version": info.version})
 
 
 def snapshot_problems(info: SnapshotInfo, settings: Settings, feature_version: str) -> list[str]:
     """How a snapshot's model differs from the one this run would train, as 'old -> new'."""
     cfg = settings.model
+    definition = model_definition(cfg)
     problems = []
-    if info.model != cfg.name:
-        problems.append(f"model.name (--model): {info.model!r} -> {cfg.name!r}")
+    if info.definition_version is not None:  # recorded: the definition, not its name
+        if info.definition_version != definition.version:
+            problems.append(
+                f"{_SETTING['model.definition']}: {info.definition_version} ({info.model}) -> "
+                f"{definition.version} ({definition.name})"
+            )
+    elif info.model != definition.name:
+        problems.append(f"model.name (--model): {info.model!r} -> {definition.name!r}")
     if info.feature_version != feature_version:
         problems.append(
             f"feature-set version (the features.* settings): {info.feature_version} -> "
             f"{feature_version}, refusing a train/serve skew"
         )
-    if info.task == "classification" and CATALOG[cfg.name].task == "classification":
+    if info.task == "classification" and definition.task == "classification":
         if info.label_type != cfg.label_type:
             problems.append(f"model.label_type: {info.label_type!r} -> {cfg.label_type!r}")
         if _class_set(info.classes) != _class_set(cfg.classes):
@@ -249,9 +268,11 @@ def _class_set(classes: list[bool | int | str] | None) -> set[tuple[str, Any]] |
     return None if classes is None else {(type(c).__name__, c) for c in classes}
 
 
-def _check_unrecorded_labels(info: SnapshotInfo, model: Any, settings: Settings) -> None:
+def _check_unrecorded_labels(
+    info: SnapshotInfo, model: Any, settings: Settings, definition: ModelDefinition
+) -> None:
     """A snapshot without a recorded label type: judge by the classes its model predicts."""
-    if CATALOG[settings.model.name].task != "classification":
+    if definition.task != "classification":
         return
     label_type = settings.model.label_type
     classes = _predicted_classes(model)

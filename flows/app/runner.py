@@ -29,6 +29,7 @@ from driftline.flows.config import Settings, StartupError
 from driftline.flows.dataflow import FlowIO, build_dataflow
 from driftline.flows.features.feature_set import feature_set_version
 from driftline.flows.outputs import telemetry
+from driftline.flows.scoring.definition import check_model, model_definition
 from driftline.flows.scoring.rule import baseline_name, check_rule
 
 log = logging.getLogger("driftline")
@@ -53,6 +54,7 @@ def run(
 
 def preflight(settings: Settings, feature_version: str) -> None:
     """Everything that can be found wrong before the flow starts, in the order a user fixes it."""
+    check_model(settings.model)  # importable, an estimator fitting the labels, pickles
     check_rule(settings.model)
     check_kafka(settings)
     check_output_directory(settings)
@@ -113,7 +115,8 @@ def _run(
             **kafka,
             "source": settings.run.source,
             "sink": settings.run.sink,
-            "model": settings.model.name,
+            "model": model_definition(settings.model).name,
+            "definition_version": model_definition(settings.model).version,
             "baseline": baseline_name(settings.model),
             "feature_version": feature_version,
             "workers": settings.run.workers,

@@ -4,15 +4,53 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from driftline.flows.config.base import PositiveDuration, _Section
 
 
+class PipelineStep(_Section):
+    """One step of `model.pipeline`: a River class by import path and its parameters."""
+
+    estimator: str = Field(
+        min_length=1, description="Import path, e.g. 'river.preprocessing.StandardScaler'."
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Its keyword arguments.")
+
+
 class ModelConfig(_Section):
-    name: str = "logreg"
+    """The model: one of `name`, `estimator`, `pipeline` or `factory` (see
+    flows/scoring/definition.py), its labels, shards, snapshots and warm start."""
+
+    #: The ways to name the model; exactly one is used (`name` defaults to "logreg").
+    MODEL_KINDS: ClassVar[tuple[str, ...]] = ("name", "estimator", "pipeline", "factory")
+
+    name: str | None = Field(
+        None, description="Catalog model: logreg, hat, arf, linreg, hatr (default logreg)."
+    )
+    estimator: str | None = Field(
+        None, description="A River class by import path: 'river.tree.HoeffdingTreeClassifier'."
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments of model.estimator."
+    )
+    pipeline: list[PipelineStep] | None = Field(
+        None, description="Ordered steps, each {estimator, params}, composed as River's `|`."
+    )
+    factory: str | None = Field(
+        None, description="Import path of a callable returning a River estimator."
+    )
+    factory_params: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments of model.factory."
+    )
+    version: str | None = Field(
+        None,
+        min_length=1,
+        description="The factory's version (required with model.factory): part of the "
+        "model-definition version; bump it when the factory's code changes.",
+    )
     baseline: Literal["prior", "no_change", "rule"] = Field(
         "prior", description="Scored beside the model: prior, no_change, or rule (model.rule)."
     )
@@ -27,8 +65,10 @@ class ModelConfig(_Section):
     shards: int = Field(1, ge=1, description="Independent model shards (hash of event id).")
     rolling_window: int = Field(1000, ge=10)
     seed: int = 42
-    label_type: Literal["bool", "int", "str"] = Field(
-        "bool", description="Type of a classifier's labels; others become dead letters."
+    label_type: Literal["bool", "int", "str", "float"] = Field(
+        "bool",
+        description="Type of a classifier's labels (bool, int, str), or float for a regressor's; "
+        "others become dead letters.",
     )
     classes: list[bool | int | str] | None = Field(
         None, description="Accepted class labels (classifiers); None = any of `label_type`."
@@ -44,26 +84,78 @@ class ModelConfig(_Section):
 
     @field_validator("name")
     @classmethod
-    def _known_model(cls, name: str) -> str:
+    def _known_model(cls, name: str | None) -> str | None:
         from driftline.flows.scoring.catalog import CATALOG
 
-        if name not in CATALOG:
-            raise ValueError(f"unknown model {name!r}; choose one of {sorted(CATALOG)}")
+        if name is not None and name not in CATALOG:
+            hint = (
+                f"; for a class by import path set model.estimator = {name!r}"
+                if "." in name or ":" in name
+                else "; or your own: model.estimator, model.pipeline or model.factory"
+            )
+            raise ValueError(f"unknown model {name!r}; choose one of {sorted(CATALOG)}{hint}")
         return name
 
     @model_validator(mode="after")
-    def _labels_fit_the_model(self) -> ModelConfig:
-        """Label type, classes and model agree, or no label could ever be learned."""
-        from driftline.flows.scoring.catalog import CATALOG
+    def _one_model(self) -> ModelConfig:
+        """Exactly one way of naming the model, with only its own companion settings.
 
-        spec = CATALOG[self.name]
-        if spec.task == "classification" and spec.binary_only and self.label_type != "bool":
+        The shapes are checked here; what the paths name is checked at start-up
+        (flows/scoring/definition.py), once plugin directories are on the path.
+        """
+        if self.pipeline is not None and not self.pipeline:
             raise ValueError(
-                f"model.name {self.name!r} is a binary classifier: it needs model.label_type "
-                f'"bool" (labels true/false or 0/1), got {self.label_type!r}; pick a '
-                "multi-class model (hat, arf) for int or str labels"
+                "model.pipeline is empty: list its steps in order, e.g. "
+                '[{estimator = "river.preprocessing.StandardScaler"}, '
+                '{estimator = "river.linear_model.LogisticRegression"}]'
             )
+        for key in ("estimator", "factory"):
+            if getattr(self, key) is not None and not getattr(self, key).strip():
+                raise ValueError(f"model.{key} is empty: give an import path")
+        given = [kind for kind in self.MODEL_KINDS if getattr(self, kind) is not None]
+        if len(given) > 1:
+            raise ValueError(
+                f"model.{given[0]} and model.{given[1]} are both set: they are alternatives "
+                "(a catalog name, a River class with params, a pipeline or a factory); keep one"
+            )
+        if not given:
+            self.name = "logreg"
+        companions = {
+            "params": ("estimator", "a pipeline step has its own params"),
+            "factory_params": ("factory", "keyword arguments of the factory"),
+            "version": ("factory", "a class or pipeline is versioned by its parameters"),
+        }
+        for key, (owner, why) in companions.items():
+            if getattr(self, key) and getattr(self, owner) is None:
+                raise ValueError(f"model.{key} goes with model.{owner} ({why}); set or drop it")
+        if self.factory is not None and self.version is None:
+            raise ValueError(
+                "model.version is required with model.factory: the factory's code cannot be "
+                "hashed, so its version string (bumped when the code changes) is part of the "
+                'model-definition version, e.g. version = "2026-11-27"'
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _labels_fit_the_model(self) -> ModelConfig:
+        """Label type, classes and model agree, or no label could ever be learned.
+
+        Checked here for a catalog name; a model named by path is checked at start-up
+        the same way (definition.label_problem), once it can be imported.
+        """
+        from driftline.flows.scoring.catalog import CATALOG
+        from driftline.flows.scoring.definition import label_problem
+
+        if self.name in CATALOG:
+            problem = label_problem(CATALOG[self.name], self)
+            if problem is not None:
+                raise ValueError(problem)
         if self.classes is not None:
+            if self.label_type == "float":
+                raise ValueError(
+                    'model.classes: a regressor (model.label_type "float") has no classes; '
+                    "drop model.classes"
+                )
             self.classes = [_class_of(c, self.label_type) for c in self.classes]
         return self
 

@@ -1,69 +1,59 @@
-"""The model catalog: River models chosen by name in the config, and their baselines."""
+"""The model catalog: River models chosen by name in the config, and their baselines.
+
+Each name is a :class:`~driftline.flows.scoring.definition.ModelDefinition`, as a
+model configured by class, pipeline or factory is.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from river import compose, dummy, forest, linear_model, metrics, preprocessing, stats, tree
+from river import dummy, metrics, stats
 
+from driftline.flows.scoring.definition import (
+    EstimatorBuilder,
+    Model,
+    ModelDefinition,
+    PipelineBuilder,
+    Recipe,
+    Task,
+    define,
+)
 from driftline.flows.scoring.rule import RuleClassifier, RuleRegressor, build_rule
 
 if TYPE_CHECKING:
     from driftline.flows.config import ModelConfig
 
-Task = Literal["classification", "regression"]
-# A River classifier or regressor: River types them apart (predict_proba_one is a
-# classifier's), and the catalog entry's task says which one a model is.
-Model = Any
+
+def _river(path: str, **params: Any) -> Recipe:
+    return Recipe(f"river.{path}", params, key="model.name", params_key="model.name")
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """How to build one catalog entry."""
-
-    name: str
-    task: Task
-    build: Callable[[int], Model]
-    description: str
-    binary_only: bool = False  # learns true/false only (River's LogisticRegression)
+def _entry(name: str, *steps: Recipe) -> ModelDefinition:
+    """A catalog name as a definition of the same type a config's own model gets."""
+    builder = EstimatorBuilder(steps[0]) if len(steps) == 1 else PipelineBuilder(steps)
+    return define(name, builder, "model.name")
 
 
-def _logreg(seed: int) -> Model:
-    return compose.Pipeline(preprocessing.StandardScaler(), linear_model.LogisticRegression())
-
-
-def _hat(seed: int) -> Model:
-    return tree.HoeffdingAdaptiveTreeClassifier(seed=seed)
-
-
-def _arf(seed: int) -> Model:
-    return forest.ARFClassifier(n_models=10, seed=seed)
-
-
-def _linreg(seed: int) -> Model:
-    return compose.Pipeline(preprocessing.StandardScaler(), linear_model.LinearRegression())
-
-
-def _hatr(seed: int) -> Model:
-    return tree.HoeffdingAdaptiveTreeRegressor(seed=seed)
-
-
-CATALOG: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
+#: The shortcuts `model.name` chooses from: the same definitions `model.estimator`
+#: or `model.pipeline` would give (``logreg`` has the version of the pipeline
+#: StandardScaler | LogisticRegression), under a short name.
+CATALOG: dict[str, ModelDefinition] = {
+    entry.name: entry
+    for entry in (
+        _entry(
             "logreg",
-            "classification",
-            _logreg,
-            "StandardScaler | LogisticRegression",
-            binary_only=True,
+            _river("preprocessing.StandardScaler"),
+            _river("linear_model.LogisticRegression"),
         ),
-        ModelSpec("hat", "classification", _hat, "HoeffdingAdaptiveTreeClassifier"),
-        ModelSpec("arf", "classification", _arf, "ARFClassifier(n_models=10)"),
-        ModelSpec("linreg", "regression", _linreg, "StandardScaler | LinearRegression"),
-        ModelSpec("hatr", "regression", _hatr, "HoeffdingAdaptiveTreeRegressor"),
+        _entry("hat", _river("tree.HoeffdingAdaptiveTreeClassifier")),
+        _entry("arf", _river("forest.ARFClassifier", n_models=10)),
+        _entry(
+            "linreg",
+            _river("preprocessing.StandardScaler"),
+            _river("linear_model.LinearRegression"),
+        ),
+        _entry("hatr", _river("tree.HoeffdingAdaptiveTreeRegressor")),
     )
 }
 

@@ -198,7 +198,7 @@ def identity_of(cfg: ModelConfig) -> RuleIdentity:
 def build_rule(cfg: ModelConfig, task: Task) -> RuleClassifier | RuleRegressor:
     """The configured rule as an estimator for `task`."""
     identity = identity_of(cfg)
-    if task == "regression":
+    if task == "regression" or cfg.label_type == "float":  # float: a regression target
         return RuleRegressor(identity)
     return RuleClassifier(identity, cfg.label_type, cfg.classes)
 

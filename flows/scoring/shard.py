@@ -41,6 +41,7 @@ from driftline.flows.scoring.catalog import (
 )
 from driftline.flows.scoring.challenger import error_of
 from driftline.flows.scoring.data_window import window_closed
+from driftline.flows.scoring.definition import LABEL_TYPES, model_definition
 from driftline.flows.scoring.labels import ArrivedLabel, LabelJoin, Served
 from driftline.flows.scoring.policy import RetrainingPolicy
 from driftline.flows.scoring.rule import RuleError
@@ -64,8 +65,11 @@ class ModelShard:
     def __init__(self, shard: str, settings: Settings, feature_version: str) -> None:
         cfg = settings.model
         self.shard = shard
-        self.model_name = cfg.name
-        self.task = CATALOG[cfg.name].task
+        # what the model is (a catalog name, a River class, a pipeline or a factory):
+        # its name and definition version are stamped on predictions and snapshots
+        self.definition = model_definition(cfg)
+        self.model_name = self.definition.name
+        self.task = self.definition.task
         self.feature_version = feature_version
         self.drift_config = settings.drift
         self.policy = RetrainingPolicy(self, settings)
@@ -73,7 +77,7 @@ class ModelShard:
         derived = derived_feature_names(settings.features)
         self.model, self.inputs = self.policy.first_model(derived, cfg.warm_start)
         self.classes = list(cfg.classes) if cfg.classes is not None else None
-        self.label_type: type = {"bool": bool, "int": int, "str": str}[cfg.label_type]
+        self.label_type: type = LABEL_TYPES[cfg.label_type]
         self.baseline = build_baseline(self.task, cfg.baseline, cfg)
         self.metric = build_metric(self.task)
         self.baseline_metric = build_metric(self.task)
@@ -91,6 +95,12 @@ class ModelShard:
     @property
     def metric_name(self) -> str:
         return self.metric.__class__.__name__.lower()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Recovery state pickled before model definitions: a catalog model, by its name."""
+        if "definition" not in state:
+            state["definition"] = CATALOG[state["model_name"]]
+        self.__dict__.update(state)
 
     @property
     def baseline_name(self) -> str:
@@ -154,6 +164,7 @@ class ModelShard:
                 event.label,
                 self.model_name,
                 self.policy.version,
+                self.definition.version,
                 self.feature_version,
                 self.shard,
                 round((now - f.ingest) * 1000.0, 3),

@@ -48,6 +48,7 @@ def scored(event_id: str) -> Prediction:
         None,
         "logreg",
         1,
+        "md-test",
         "v1",
         "shard-0",
         0.1,
