@@ -18,6 +18,7 @@ from driftline.flows.config import (
     StartupError,
     ValidationConfig,
     load_settings,
+    unknown_environment,
 )
 from driftline.flows.parse.events import DeadLetter, Event, Label, Parser
 
@@ -328,9 +329,14 @@ def test_no_mapping_is_the_envelope() -> None:
 
 
 def test_the_mapping_may_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DRIFTLINE_MAPPING__EVENTS__ID", "txn_id")
-    monkeypatch.setenv("DRIFTLINE_MAPPING__EVENTS__KEY", "card.number")
-    monkeypatch.setenv("DRIFTLINE_MAPPING__EVENTS__TIME", "created_at")
+    variables = {
+        "DRIFTLINE_MAPPING__EVENTS__ID": "txn_id",
+        "DRIFTLINE_MAPPING__EVENTS__KEY": "card.number",
+        "DRIFTLINE_MAPPING__EVENTS__TIME": "created_at",
+    }
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert unknown_environment(variables) == ([], [])  # nested names are settings, not typos
     events = load_settings(None, {}).mapping.events
     assert events is not None and (events.id, events.key, events.time_format) == (
         "txn_id",
