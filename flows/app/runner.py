@@ -55,7 +55,7 @@ def run(
 def preflight(settings: Settings, feature_version: str) -> None:
     """Everything that can be found wrong before the flow starts, in the order a user fixes it."""
     check_model(settings.model)  # importable, an estimator fitting the labels, pickles
-    check_rule(settings.model)
+    check_rule(settings)
     check_kafka(settings)
     check_output_directory(settings)
     check_mapped_fields(

@@ -87,11 +87,12 @@ class ModelConfig(_Section):
     def _known_model(cls, name: str | None) -> str | None:
         from driftline.flows.scoring.catalog import CATALOG
 
-        if name is not None and name not in CATALOG:
+        if name is not None and name not in CATALOG and name != "rule":  # rule: model.rule
             hint = (
                 f"; for a class by import path set model.estimator = {name!r}"
                 if "." in name or ":" in name
-                else "; or your own: model.estimator, model.pipeline or model.factory"
+                else "; or your own: model.estimator, model.pipeline or model.factory, or "
+                '"rule" to serve model.rule alone'
             )
             raise ValueError(f"unknown model {name!r}; choose one of {sorted(CATALOG)}{hint}")
         return name

@@ -67,6 +67,7 @@ DEFINITION_FORMAT = 1  # bump when the identity hashed into a version changes me
 #: The ModelConfig fields a definition is made of (a new kind adds its own).
 DEFINITION_FIELDS = frozenset(
     {"name", "estimator", "params", "pipeline", "factory", "factory_params", "version"}
+    | {"rule", "rule_version", "label_type", "classes"}  # a rule alone (flows/scoring/rule.py)
 )
 
 
@@ -475,7 +476,10 @@ def resolve_definition(cfg: ModelConfig) -> ModelDefinition:
         name = " | ".join(step.class_name for step in steps)
         return define(name, PipelineBuilder(steps), "model.pipeline")
     from driftline.flows.scoring.catalog import CATALOG
+    from driftline.flows.scoring.rule import RULE_MODEL, rule_definition
 
+    if cfg.name == RULE_MODEL:  # a team's rule served alone, without an ML model
+        return rule_definition(cfg)
     assert cfg.name is not None  # ModelConfig sets the default when nothing else is given
     return CATALOG[cfg.name]
 

@@ -18,6 +18,7 @@ from driftline.flows.config import Settings
 from driftline.flows.records import Alert
 from driftline.flows.scoring.challenger import NOT_PREDICTED, Challenge, Verdict
 from driftline.flows.scoring.labels import Served
+from driftline.flows.scoring.rule import is_rule
 from driftline.flows.scoring.store import InputNames, ModelStore
 
 if TYPE_CHECKING:  # the shard owns its policy; the policy reads and swaps the shard's model
@@ -88,6 +89,8 @@ class RetrainingPolicy:
         already learns from after the change.
         """
         action = self.drift.on_concept_drift
+        if is_rule(self.owner.model):  # a rule cannot retrain: a new one is the same rule
+            return None
         if action == "reset":
             return self._reset(at)
         if action == "challenger" and self.challenge is None:

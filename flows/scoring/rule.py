@@ -29,6 +29,7 @@ never as code, and loaded again by its path on unpickling (recovery resumes it).
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 import numbers
 from collections.abc import Callable
@@ -39,9 +40,12 @@ import numpy as np
 
 from driftline.flows.config.base import StartupError
 from driftline.flows.plugins import PluginError, load_callable
+from driftline.flows.scoring.definition import ModelDefinition, ModelDefinitionError, define
 
 if TYPE_CHECKING:
-    from driftline.flows.config import ModelConfig
+    from driftline.flows.config import ModelConfig, Settings
+
+log = logging.getLogger("driftline")
 
 RULE_SETTING = "model.rule"
 #: `model.name` that serves the rule alone, without an ML model.
@@ -138,6 +142,11 @@ class RuleClassifier(_Rule):
         self.label_type = label_type
         self.classes = None if classes is None else list(classes)
 
+    @property
+    def _multiclass(self) -> bool:
+        """River's flag: int or str labels may have any number of classes."""
+        return self.label_type != "bool"
+
     def predict_proba_one(self, x: dict[str, float]) -> dict[Any, float]:
         """The rule's answer as probabilities: 1 for the class it named, or its score.
 
@@ -195,26 +204,82 @@ def identity_of(cfg: ModelConfig) -> RuleIdentity:
     return RuleIdentity(cfg.rule.strip(), cfg.rule_version)
 
 
+@dataclass(frozen=True)
+class RuleBuilder:
+    """Builds the rule's estimator, for a rule baseline and for a rule served alone
+    (a picklable builder, as :func:`~driftline.flows.scoring.definition.define`
+    asks). The seed is ignored: a rule is the same rule whatever the seed."""
+
+    identity: RuleIdentity
+    task: Task
+    label_type: LabelType = "bool"
+    classes: tuple[bool | int | str, ...] | None = None
+
+    def __call__(self, seed: int = 0) -> RuleClassifier | RuleRegressor:
+        try:
+            if self.task == "regression":
+                return RuleRegressor(self.identity)
+            classes = None if self.classes is None else list(self.classes)
+            return RuleClassifier(self.identity, self.label_type, classes)
+        except PluginError as exc:
+            raise ModelDefinitionError(str(exc)) from exc
+
+    def describe(self) -> str:
+        return f"{RULE_MODEL} {self.identity}"
+
+
+def rule_builder(cfg: ModelConfig, task: Task) -> RuleBuilder:
+    """The builder of the configured rule for `task` (label type float: a regression target)."""
+    if task == "regression" or cfg.label_type == "float":
+        return RuleBuilder(identity_of(cfg), "regression")
+    classes = None if cfg.classes is None else tuple(cfg.classes)
+    return RuleBuilder(identity_of(cfg), "classification", cfg.label_type, classes)
+
+
 def build_rule(cfg: ModelConfig, task: Task) -> RuleClassifier | RuleRegressor:
     """The configured rule as an estimator for `task`."""
-    identity = identity_of(cfg)
-    if task == "regression" or cfg.label_type == "float":  # float: a regression target
-        return RuleRegressor(identity)
-    return RuleClassifier(identity, cfg.label_type, cfg.classes)
+    return rule_builder(cfg, task)()
 
 
-def check_rule(cfg: ModelConfig) -> None:
+def rule_definition(cfg: ModelConfig) -> ModelDefinition:
+    """The rule served alone (``model.name = "rule"``) as the run's model definition.
+
+    A classifier of ``model.label_type`` (a regressor for ``"float"``), stamped
+    ``model = "rule"`` with a definition version hashed from its path and
+    ``model.rule_version``; it never learns.
+    """
+    task: Task = "regression" if cfg.label_type == "float" else "classification"
+    builder = rule_builder(cfg, task)
+    identity = {"rule": builder.identity.path, "version": builder.identity.version}
+    return define(RULE_MODEL, builder, RULE_SETTING, identity=identity, task=task)
+
+
+def is_rule(model: Any) -> bool:
+    """Whether `model` is a rule, which cannot retrain (a new one is the same rule)."""
+    return isinstance(model, RuleClassifier | RuleRegressor)
+
+
+def check_rule(settings: Settings) -> None:
     """Start-up: the configured rule loads (importable, callable, one argument).
 
     Raises :class:`StartupError` naming ``model.rule``, so the job exits 2 before
-    the first event instead of dead-lettering every one.
+    the first event instead of dead-lettering every one. A rule served alone
+    cannot retrain: a drift reaction other than "keep" is said, once, to act as it.
     """
+    cfg = settings.model
     if cfg.rule is None:
         return
     try:
         load_rule(cfg.rule)
     except PluginError as exc:
         raise StartupError(str(exc)) from exc
+    reaction = settings.drift.on_concept_drift
+    if cfg.name == RULE_MODEL and reaction != "keep":
+        log.warning(
+            f"model.name = {RULE_MODEL!r} serves a rule, which cannot retrain: "
+            f"drift.on_concept_drift {reaction!r} acts as 'keep' (concept drift only alerts)",
+            extra={"setting": "drift.on_concept_drift", "rule": str(identity_of(cfg))},
+        )
 
 
 def baseline_name(cfg: ModelConfig) -> str:

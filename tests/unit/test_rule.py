@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import re
 import sys
 from pathlib import Path
 
@@ -12,10 +13,11 @@ import pytest
 from pydantic import ValidationError
 from river import dummy, stats
 
-from driftline.flows.config import ModelConfig, StartupError
+from driftline.flows.config import ModelConfig, Settings, StartupError
 from driftline.flows.plugins import PluginError
 from driftline.flows.records import Alert
 from driftline.flows.scoring.catalog import baseline_name, build_baseline
+from driftline.flows.scoring.definition import ModelDefinitionError, model_definition
 from driftline.flows.scoring.rule import (
     RuleClassifier,
     RuleError,
@@ -23,6 +25,7 @@ from driftline.flows.scoring.rule import (
     RuleRegressor,
     check_rule,
     load_rule,
+    rule_definition,
 )
 
 RULES = """
@@ -160,7 +163,7 @@ def test_a_rule_that_cannot_be_used_names_model_rule(rules, path, message) -> No
     assert str(caught.value).startswith("model.rule: ")
     cfg = ModelConfig(baseline="rule", rule=path)
     with pytest.raises(StartupError, match=message):
-        check_rule(cfg)
+        check_rule(Settings(model=cfg))
 
 
 def test_the_baseline_is_named_by_what_it_is(rules) -> None:
@@ -214,3 +217,48 @@ def test_the_baseline_label_examples_run() -> None:
 
     assert doctest.testmod(records).attempted >= 1
     assert doctest.testmod(records).failed == 0
+
+
+# -- a rule alone, as the run's model definition ---------------------------------------
+
+
+def test_a_rule_alone_is_a_model_definition(rules) -> None:
+    cfg = ModelConfig(name="rule", rule="unit_rules:big_spender", rule_version="v1")
+    d = model_definition(cfg)
+    assert (d.name, d.task, d.binary_only, d.source) == (
+        "rule",
+        "classification",
+        True,
+        "model.rule",
+    )
+    assert d.description == "rule unit_rules:big_spender@v1"
+    assert pickle.loads(pickle.dumps(d)).build(7).predict_one({"amount": 500.0}) is True
+    bumped = model_definition(cfg.model_copy(update={"rule_version": "v2"}))
+    other = model_definition(cfg.model_copy(update={"rule": "unit_rules:boom"}))
+    assert len({d.version, bumped.version, other.version}) == 3  # path and version count
+    assert d.version.startswith("md-") and rule_definition(cfg).version == d.version
+    multi = rule_definition(ModelConfig(name="rule", rule="unit_rules:boom", label_type="str"))
+    assert not multi.binary_only
+    value = rule_definition(ModelConfig(name="rule", rule="unit_rules:boom", label_type="float"))
+    assert value.task == "regression" and isinstance(value.build(), RuleRegressor)
+
+
+def test_a_rule_alone_that_cannot_load_names_model_rule(rules) -> None:
+    with pytest.raises(ModelDefinitionError, match=r"^model\.rule: .*must take one argument"):
+        rule_definition(ModelConfig(name="rule", rule="unit_rules:two_args"))
+
+
+@pytest.mark.parametrize(
+    ("model", "key"),
+    [
+        ({"name": "rule"}, 'model.rule: model.name = "rule" needs the rule'),
+        (
+            {"name": "rule", "rule": "unit_rules:boom", "baseline": "rule"},
+            "model.baseline: the rule is the model",
+        ),
+        ({"name": "rules"}, 'or "rule" to serve model.rule alone'),
+    ],
+)
+def test_a_rule_alone_configured_wrong_names_the_key(model, key) -> None:
+    with pytest.raises(ValidationError, match=re.escape(key)):
+        ModelConfig(**model)

@@ -1,4 +1,5 @@
-"""A team's rule scored beside the model: records, summary, metrics, alerts, dead letters.
+"""A team's rule scored beside the model (records, summary, metrics, alerts, dead
+letters), and served alone as the model.
 
 The rule lives in a plugin directory (`run.plugins`, `--plugins DIR`), as a team's
 would. It is Agrawal's concept 7 written by hand, so it is right on the built-in
@@ -7,6 +8,7 @@ stream's first concept and wrong after the drift to concept 6.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -234,8 +236,11 @@ def test_a_rule_that_fails_on_some_events_dead_letters_exactly_those(
     ) == counted + len(raises | nan)
 
 
-def driftline(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def driftline(
+    args: list[str], cwd: Path, settings: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
+    env.update(settings or {})
     return subprocess.run(
         [sys.executable, "-m", "driftline.flows", *args, "--no-metrics"],
         capture_output=True, text=True, timeout=120, cwd=cwd, env=env,
@@ -282,3 +287,99 @@ def test_a_rule_config_that_cannot_work_exits_2_naming_the_key(
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert message in proc.stderr
     assert not (tmp_path / "out" / "predictions.jsonl").exists()
+
+
+# -- a rule alone: no ML model, the same metrics and drift alerts --------------------
+
+
+@pytest.fixture(scope="module")
+def rule_alone(
+    plugins: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[RunResult, list[logging.LogRecord]]:
+    out = tmp_path_factory.mktemp("rule-alone")
+    handler = _Collect()
+    logging.getLogger("driftline").addHandler(handler)
+    try:
+        result = run_with_plugins(
+            {
+                "run": {"plugins": [str(plugins)]},
+                "model": {
+                    "name": "rule",
+                    "rule": "flow_rules:concept_seven",
+                    "rule_version": "v1",
+                    "store": str(out / "models"),
+                },
+                "builtin": {
+                    "events": EVENTS,
+                    "concepts": [7, 6],
+                    "drift_points": [DRIFT_AT],
+                    "data_drift_points": [],
+                    "bad_every": 0,
+                },
+            },  # drift.on_concept_drift stays "challenger": a rule cannot follow it
+            out,
+        )
+    finally:
+        logging.getLogger("driftline").removeHandler(handler)
+    return result, handler.records
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_rule_alone_predicts_what_the_rule_says(rule_alone) -> None:
+    result, _ = rule_alone
+    events = builtin_events(EVENTS)
+    predictions = result.predictions
+    assert len(predictions) == EVENTS
+    for p in predictions:
+        assert p["prediction"] is concept_seven(events[p["id"]]["features"])
+        assert p["score"] == (1.0 if p["prediction"] else 0.0)
+        assert p["model"] == "rule" and p["baseline_model"] == "prior"
+    assert len({p["definition_version"] for p in predictions}) == 1
+    m = result.monitor
+    accuracy = sum(p["prediction"] == p["label"] for p in predictions) / len(predictions)
+    assert m.model_accuracy.value == pytest.approx(accuracy)
+    assert m.accuracy_between(0, DRIFT_AT - 100) == 1.0  # the rule is the first concept
+    assert m.accuracy_between(DRIFT_AT + 100, EVENTS) < 0.7  # and not the second
+
+
+def test_a_rule_alone_alerts_on_concept_and_data_drift_and_never_retrains(rule_alone) -> None:
+    result, logged = rule_alone
+    concept = result.alerts_of("concept_drift")
+    assert concept, "the rule's error stream rose after the drift: an alert was due"
+    first = event_index(concept[0]["event_id"])
+    assert DRIFT_AT - 200 <= first <= DRIFT_AT + 1_000
+    assert concept[0]["model"] == "rule" and concept[0]["statistic"]["baseline"] == "prior"
+    assert result.alerts_of("data_drift")  # the new concept moves salary: watched as before
+    assert {a["kind"] for a in result.alerts} == {"concept_drift", "data_drift"}
+    assert {p["model_version"] for p in result.predictions} == {1}
+    said = [r for r in logged if "cannot retrain" in r.getMessage()]
+    assert len(said) == 1 and "drift.on_concept_drift 'challenger' acts as 'keep'" in (
+        said[0].getMessage()
+    )
+
+
+def test_the_command_line_serves_a_rule_alone(plugins: Path, tmp_path: Path) -> None:
+    proc = driftline(
+        ["run", "--model", "rule", "--plugins", str(plugins), "--events", "1500",
+         "--out", str(tmp_path / "out"), "--store", str(tmp_path / "models")],
+        tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2  # the rule itself is missing: named, before any event
+    assert 'model.rule: model.name = "rule" needs the rule\'s import path' in proc.stderr
+    env_rule = {"DRIFTLINE_MODEL__RULE": "flow_rules:concept_seven"}
+    proc = driftline(
+        ["run", "--model", "rule", "--plugins", str(plugins), "--events", "1500",
+         "--out", str(tmp_path / "out"), "--store", str(tmp_path / "models")],
+        tmp_path,
+        env_rule,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'model="rule"' in proc.stderr and "accuracy         model 1.0000" in proc.stdout
