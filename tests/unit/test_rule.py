@@ -262,3 +262,13 @@ def test_a_rule_alone_that_cannot_load_names_model_rule(rules) -> None:
 def test_a_rule_alone_configured_wrong_names_the_key(model, key) -> None:
     with pytest.raises(ValidationError, match=re.escape(key)):
         ModelConfig(**model)
+
+
+def test_the_recovery_manifest_records_the_rule_only_when_there_is_one() -> None:
+    from driftline.flows.app.compatibility import state_definition
+
+    with_rule = Settings(
+        model=ModelConfig(baseline="rule", rule="loan_rules:risky", rule_version="3")
+    )
+    assert state_definition(with_rule, "fs-a")["model.rule"] == "loan_rules:risky@3"
+    assert "model.rule" not in state_definition(Settings(), "fs-a")  # older stores still resume
