@@ -6,7 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from driftline.flows.app.commands import cmd_models, cmd_produce, cmd_replay, cmd_topics_create
+from driftline.flows.app.commands import (
+    cmd_models,
+    cmd_models_check,
+    cmd_produce,
+    cmd_replay,
+    cmd_topics_create,
+)
 from driftline.flows.app.loading import load, refuse
 from driftline.flows.config import Settings
 
@@ -154,12 +160,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser(
         "models",
-        help="List the model snapshots in the model store.",
-        description="List model snapshots (model, version, feature set, events, metric).",
+        help="List the model snapshots in the model store; `models check` checks a model config.",
+        description="List model snapshots (model, version, definition, feature set, events, "
+        "metric). `driftline models check -c CONFIG` checks the configured model instead.",
     )
     _add_common(models)
     models.add_argument("--store", type=Path, help="Model store directory.")
     models.set_defaults(func=cmd_models)
+    models_sub = models.add_subparsers(dest="models_command", metavar="{check}")
+    check = models_sub.add_parser(
+        "check",
+        help="Check the configured model before deploying it (exit 0 fine, 2 not).",
+        description="Run the start-up checks of the configured model (import, River estimator, "
+        "parameters, classifier or regressor fitting model.label_type, pickling), then a short "
+        "learn/predict smoke test on inputs shaped like the source's first events (random "
+        "numbers when the source cannot be read ahead); print the model's description, task, "
+        "definition version and feature-set version. Exit 0 when fine, 2 naming the key when "
+        "not.",
+        argument_default=argparse.SUPPRESS,  # a -c given before `check` is kept
+    )
+    _add_common(check)
+    check.add_argument("--model", help="A catalog model name instead of the config's model.")
+    check.add_argument("--rows", type=int, help="Smoke-test rows (default 300).")
+    check.set_defaults(func=cmd_models_check)
 
     replay = sub.add_parser(
         "replay",

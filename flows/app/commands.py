@@ -1,4 +1,4 @@
-"""The commands besides `run`: topics, produce, models and replay."""
+"""The commands besides `run`: topics, produce, models (and models check) and replay."""
 
 from __future__ import annotations
 
@@ -101,7 +101,59 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"{i.file:<52} {i.model:<8} {i.version:>4} {i.shard:<8} {i.feature_version:<14} "
             f"{i.events_seen:>9,} {value:>14} {i.reason:<13} {i.created[:19]}"
         )
-        print(f"    labels {i.labels_text()}; learned from {i.features_text()}")
+        definition = i.definition_version or "(not recorded)"
+        print(
+            f"    definition {definition}; labels {i.labels_text()}; "
+            f"learned from {i.features_text()}"
+        )
+    return 0
+
+
+def cmd_models_check(args: argparse.Namespace) -> int:
+    """Check the configured model as a run's start-up does, then a short learn/predict run.
+
+    Prints what the model is (name, description, task, definition and feature-set
+    versions); exits 2 naming the key when anything is wrong, 0 when fine.
+    """
+    # `check`'s own flags are absent unless given (so a -c before `check` is kept)
+    settings = load(args, {"model.name": getattr(args, "model", None)})
+    from driftline.connectors.registry import sample_features
+    from driftline.flows.config import StartupError
+    from driftline.flows.features.feature_set import FeatureSet
+    from driftline.flows.scoring.definition import check_model
+    from driftline.flows.scoring.smoke import SMOKE_ROWS, smoke_inputs, smoke_test
+
+    rows = getattr(args, "rows", SMOKE_ROWS)
+    try:
+        definition = check_model(settings.model)
+        samples = sample_features(settings, rows)
+        feature_set = FeatureSet(settings.features)
+        inputs = smoke_inputs(feature_set, samples, rows, settings.model.seed)
+        result = smoke_test(definition, settings.model, inputs)
+    except StartupError as exc:
+        print(f"driftline models check: {exc}", file=sys.stderr)
+        return 2
+    if samples:
+        source = settings.run.source
+        where = "the built-in stream" if source == "builtin" else "files.events_path"
+        origin = f"features of the first {len(samples):,} events of {where}"
+    else:
+        origin = "random numbers: the source cannot be read ahead"
+    cfg = settings.model
+    labels: str = "float (numbers)" if definition.task == "regression" else cfg.label_type
+    if definition.task == "classification" and cfg.classes is not None:
+        labels += f" {cfg.classes}"
+    print(f"model        {definition.name} ({definition.source})")
+    print(f"description  {definition.description}")
+    print(f"task         {definition.task_text}; labels {labels}")
+    print(f"definition   {definition.version}")
+    print(f"feature set  {feature_set.version}")
+    print(
+        f"smoke test   {result.rows:,} rows of up to {result.inputs} inputs ({origin}), "
+        f"synthetic labels: predicted {result.predicted:,}, learned {result.rows:,}, "
+        f"pickled {result.pickled_bytes / 1000:,.1f} kB and restored, {result.seconds:.2f} s"
+    )
+    print("ok")
     return 0
 
 

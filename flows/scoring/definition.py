@@ -338,16 +338,19 @@ def define(
                 "the model (a pipeline's last step) must predict the label"
             )
     if callable(description):
-        description = description(probe)
-    elif description is None:
-        describe = getattr(builder, "describe", None)
-        description = describe() if callable(describe) else str(probe)
+        text = description(probe)
+    elif description is not None:
+        text = description
+    elif callable(describe := getattr(builder, "describe", None)):
+        text = str(describe())
+    else:  # River names its estimators; anything else by its class
+        text = str(probe) if isinstance(probe, base.Base) else type(probe).__name__
     definition = ModelDefinition(
         name=name,
         task=task,
         binary_only=task == "classification" and not getattr(probe, "_multiclass", False),
         version=definition_version(identity if identity is not None else identity_of(probe)),
-        description=description,
+        description=text,
         source=source,
         builder=builder,
     )
