@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bootstrap-servers", help="Kafka brokers (--source/--sink kafka).")
     run.add_argument("--out", type=Path, help="Directory for JSONL outputs (--sink file).")
     run.add_argument(
-        "--model", help="Model name from the catalog (logreg, hat, arf, linreg, hatr)."
+        "--model",
+        help="Model name from the catalog (logreg, hat, arf, linreg, hatr); your own model is "
+        "set in the config (model.estimator, model.pipeline or model.factory).",
     )
     run.add_argument("--workers", type=int, help="Worker threads in this process.")
     run.add_argument(
