@@ -55,6 +55,9 @@ Task = Literal["classification", "regression"]
 LabelType = Literal["bool", "int", "str"]
 
 
+_BOOLS = (bool, np.bool_)  # a tuple: isinstance is faster with it than with a union
+
+
 class RuleError(ValueError):
     """The rule raised, or returned something unusable, for one event (a dead letter)."""
 
@@ -154,24 +157,32 @@ class RuleClassifier(_Rule):
         """
         value = self._call(x)
         if self.label_type == "bool":
-            if isinstance(value, bool | np.bool_):
-                value = 1.0 if value else 0.0
-            elif not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
-                raise self._unusable(value, "true/false or a probability of true in [0, 1]")
-            p = float(value)
-            if self.classes is not None and (p >= 0.5) not in self.classes:
-                raise self._unusable(value, f"one of model.classes {self.classes}")
+            p = self._probability_of_true(value)
             return {True: p, False: 1.0 - p}
         return {self._class_of(value): 1.0}
 
     def predict_one(self, x: dict[str, float]) -> Any:
-        proba = self.predict_proba_one(x)
-        return max(proba, key=proba.__getitem__)
+        """The class (what `predict_proba_one` ranks first), without building the dict."""
+        value = self._call(x)
+        if self.label_type == "bool":
+            return self._probability_of_true(value) >= 0.5
+        return self._class_of(value)
+
+    def _probability_of_true(self, value: Any) -> float:
+        if value is True or value is False or isinstance(value, _BOOLS):  # cheap first
+            p = 1.0 if value else 0.0
+        elif isinstance(value, numbers.Real) and 0.0 <= float(value) <= 1.0:
+            p = float(value)
+        else:
+            raise self._unusable(value, "true/false or a probability of true in [0, 1]")
+        if self.classes is not None and (p >= 0.5) not in self.classes:
+            raise self._unusable(value, f"one of model.classes {self.classes}")
+        return p
 
     def _class_of(self, value: Any) -> int | str:
         cls: int | str
         if self.label_type == "int":
-            if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+            if isinstance(value, _BOOLS) or not isinstance(value, numbers.Integral):
                 raise self._unusable(value, "a class of model.label_type int")
             cls = int(value)
         elif isinstance(value, str):
@@ -189,7 +200,7 @@ class RuleRegressor(_Rule):
     def predict_one(self, x: dict[str, float]) -> float:
         value = self._call(x)
         if (
-            isinstance(value, bool | np.bool_)
+            isinstance(value, _BOOLS)
             or not isinstance(value, numbers.Real)
             or not math.isfinite(value)
         ):
