@@ -14,7 +14,7 @@ from driftline.connectors.builtin import BuiltinSource, drifting_events
 from driftline.connectors.files import JsonlOutputs, JsonlSource, NullSink
 from driftline.flows.config import STDIN, Settings
 from driftline.flows.dataflow import FlowIO
-from driftline.flows.parse.events import Parser
+from driftline.flows.parse.events import Event, Parser
 from driftline.flows.records import Output
 
 
@@ -94,6 +94,16 @@ def _first_lines(path: Path, n: int) -> list[bytes]:
     with open(path, "rb") as f:
         lines = [line.rstrip(b"\r\n") for line in itertools.islice(f, n)]
     return [line for line in lines if line]
+
+
+def sample_events(settings: Settings, n: int) -> list[Event] | None:
+    """The source's first `n` valid events, parsed as the flow parses them (through the
+    mapping, when there is one), when the source can be read ahead (see :func:`sample_messages`)."""
+    messages = sample_messages(settings, n)
+    if messages is None:
+        return None
+    raws: list[bytes | str | None] = list(messages)
+    return Parser("events", settings.validation, settings.mapping.events).parse_batch(raws).good
 
 
 def sample_features(settings: Settings, n: int) -> list[dict[str, object]] | None:

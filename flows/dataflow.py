@@ -1,10 +1,11 @@
 """The dataflow, assembled top to bottom: read it to see where an event goes next.
 
 ```
-events ─┐         ┌─event─▶ features (per entity) ─▶ key by shard ─┐
-labels ─┴─▶ parse ┼─label────────────────────────▶ key by shard ─┴─▶ score (per shard) ─┐
-                  └─bad────────────────────────────────────────────────────────────────┤
-                                                    outputs ◀── encode + monitor ◀─────┘
+events ─┐         ┌─event─▶ features (per entity) ─┬─▶ key by shard ─┐
+labels ─┴─▶ parse ┼─label──────────────────────────┼─▶ key by shard ─┴─▶ score (per shard) ─┐
+                  │                                └─bad (feature function)─────────────────┤
+                  └─bad─────────────────────────────────────────────────────────────────────┤
+                                                         outputs ◀── encode + monitor ◀─────┘
 ```
 """
 
@@ -19,8 +20,9 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from driftline.flows.config import Settings
+from driftline.flows.features.derive import FeatureFunction
 from driftline.flows.features.feature_set import FeatureSet
-from driftline.flows.features.step import FeatureLogic
+from driftline.flows.features.step import FeatureLogic, is_featured, unkeyed
 from driftline.flows.outputs.encode import EncodeOutputs, OutputWatcher
 from driftline.flows.parse.events import Parser
 from driftline.flows.parse.step import ParseInputs, is_keyed, is_label, key_labels
@@ -60,7 +62,7 @@ def build_dataflow(
 
     `recovering` False skips pickling state snapshots no recovery store will keep.
     """
-    features = FeatureSet(settings.features)
+    features = FeatureSet(settings.features, FeatureFunction.from_config(settings.features))
     workers = settings.run.cluster_workers
     shards = shard_keys(settings.model.shards, workers)
     partitions = shard_keys(workers, workers)  # feature state: one partition per worker
@@ -82,7 +84,8 @@ def build_dataflow(
     featured = op.stateful_batch(
         "features", events.trues, lambda resume: FeatureLogic(features, resume, recovering)
     )
-    by_shard = op.flat_map_batch("key_by_shard", featured, KeyByShard(shards))
+    served = op.branch("route_featured", featured, is_featured)  # or the feature function failed
+    by_shard = op.flat_map_batch("key_by_shard", served.trues, KeyByShard(shards))
     labels_by_shard = op.flat_map_batch("key_labels", labels.trues, key_labels)
     scored = op.stateful_batch(
         "score",
@@ -90,7 +93,8 @@ def build_dataflow(
         lambda resume: ScoreLogic(settings, features.version, resume, recovering),
     )
 
-    results = op.merge("results", scored, labels.falses)
+    feature_dead = op.map("feature_dead_letters", served.falses, unkeyed)
+    results = op.merge("results", scored, labels.falses, feature_dead)
     # a sink with one partition per worker gets `(worker, (output, json))` items
     # addressed to the worker that scored them, so outputs never change process
     routes = worker_routes(shards, workers) if getattr(io.outputs, "per_worker", False) else None

@@ -47,9 +47,11 @@ def _is_number(value: object) -> bool:
 def check_window_fields(settings: Settings, samples: Iterable[dict[str, object]] | None) -> None:
     """Window fields against the first events' features, when a source can show them.
 
-    A field that holds text is an error: a window aggregates numbers and would
-    read zeros forever. A field absent from the sample only warns (fields can be
-    sparse); the feature step keeps watching and counts it if it never comes.
+    A field of the other kind than its window's stats is an error: a number
+    window (count, mean, std, sum, min, max) over a text field, or a text window
+    (distinct, same, top) over a number field, would read zeros forever. A field
+    absent from the sample only warns (fields can be sparse); the feature step
+    keeps watching and counts it if it never comes.
     """
     if samples is None:
         return
@@ -67,13 +69,22 @@ def check_window_fields(settings: Settings, samples: Iterable[dict[str, object]]
                 "window field not in the first events",
                 extra={"setting": setting, "field": field, "events": len(rows)},
             )
-        elif not any(_is_number(v) for v in values):
-            kinds = sorted({type(v).__name__ for v in values})
-            raise StartupError(
-                f"{setting} {field!r} holds {'/'.join(kinds)} values in the first {len(rows)} "
-                "events, not numbers: a window aggregates numbers (count, mean, std, sum); "
-                "choose a numeric field or drop the window"
-            )
+            continue
+        text = window.is_text
+        if any((v.__class__ is str) if text else _is_number(v) for v in values):
+            continue
+        kinds = "/".join(sorted({type(v).__name__ for v in values}))
+        wants = (
+            "text (distinct, same, top count its categories)"
+            if text
+            else "numbers (count, mean, std, sum, min, max); for text use count, distinct, "
+            "same, top"
+        )
+        raise StartupError(
+            f"features.windows[{i}].stats {window.stats} read {wants}, but {setting} "
+            f"{field!r} holds {kinds} values in the first {len(rows)} events: "
+            "change the stats, choose another field or drop the window"
+        )
 
 
 def check_mapped_fields(

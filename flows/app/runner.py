@@ -12,6 +12,7 @@ from bytewax.testing import run_main
 from driftline.connectors.kafka.admin import check_kafka
 from driftline.connectors.registry import (
     build_io,
+    sample_events,
     sample_features,
     sample_label_messages,
     sample_messages,
@@ -28,6 +29,7 @@ from driftline.flows.app.preflight import (
 from driftline.flows.config import Settings, StartupError
 from driftline.flows.dataflow import FlowIO, build_dataflow
 from driftline.flows.features.feature_set import feature_set_version
+from driftline.flows.features.startup import check_feature_function
 from driftline.flows.outputs import telemetry
 from driftline.flows.scoring.definition import check_model, model_definition
 from driftline.flows.scoring.rule import baseline_name, check_rule
@@ -64,6 +66,7 @@ def preflight(settings: Settings, feature_version: str) -> None:
         sample_label_messages(settings, SAMPLE_EVENTS),
     )
     check_window_fields(settings, sample_features(settings, SAMPLE_EVENTS))
+    check_feature_function(settings.features, lambda: sample_events(settings, SAMPLE_EVENTS))
     check_warm_start(settings, feature_version)
 
 

@@ -1,4 +1,4 @@
-"""Rolling count, mean and variance over an event-time window, in O(1) per event.
+"""Rolling count, mean, variance, min and max over an event-time window, in O(1) per event.
 
 The semantics are those of River's ``utils.TimeRolling(stats.Var, period)``: a
 value at time ``t`` joins the window in event-time order, and when ``t`` is the
@@ -8,6 +8,11 @@ cost: TimeRolling copies its lists each time something expires and keeps a
 ``datetime`` plus an argument tuple per value. Measured on the built-in stream's
 default windows that was 18 µs per event, more than the model itself; this
 keeps two flat lists of floats and a head index instead.
+
+:class:`RollingExtreme` keeps the window's max (or min) with a monotonic deque:
+only the values that can still become the extreme are kept, each added and
+dropped once (amortized O(1); an out-of-order value costs a bisect).
+:class:`RollingNumbers` puts the moments and the extremes of one window together.
 """
 
 from __future__ import annotations
@@ -87,3 +92,93 @@ class RollingMoments:
 
     def std(self) -> float:
         return math.sqrt(max(self.var(), 0.0))
+
+
+class RollingExtreme:
+    """The max (or, with ``largest`` False, the min) of the values in ``(newest - period, newest]``.
+
+    A monotonic deque in event-time order: a value is kept only while no later
+    value beats it, since that later value stays in the window at least as
+    long. So the values kept fall strictly (for the max) from the oldest, the
+    oldest is the extreme, and expiry drops from the front. An out-of-order
+    value is placed by time: dropped at once if a later kept value beats it,
+    else it drops the earlier values it beats. Reads 0.0 when the window is empty.
+    """
+
+    __slots__ = ("_head", "_sign", "_times", "_values", "newest", "period")
+
+    def __init__(self, period: float, largest: bool = True) -> None:
+        self.period = period
+        self._sign = 1.0 if largest else -1.0  # the min is the max of the negated values
+        self._times: list[float] = []
+        self._values: list[float] = []
+        self._head = 0
+        self.newest = -math.inf
+
+    def expire(self, t: float) -> None:
+        """Make `t` the window's end if it is the newest time: older values leave."""
+        if t <= self.newest:
+            return
+        self.newest = t
+        cutoff = t - self.period
+        times, head = self._times, self._head
+        end = len(times)
+        while head < end and times[head] <= cutoff:
+            head += 1
+        if head >= _COMPACT_AT and head * 2 >= end:
+            del times[:head]
+            del self._values[:head]
+            head = 0
+        self._head = head
+
+    def add(self, t: float, x: float) -> None:
+        """Put value `x` at time `t` into the window (after :meth:`expire` with `t`)."""
+        times, values, head = self._times, self._values, self._head
+        v = x * self._sign
+        if len(times) == head or t >= times[-1]:  # in order: drop the kept values it beats
+            while len(values) > head and values[-1] <= v:
+                values.pop()
+                times.pop()
+            times.append(t)
+            values.append(v)
+            return
+        i = bisect.bisect_right(times, t, head)
+        if i < len(values) and values[i] >= v:
+            return  # a later value beats it for as long as it would stay
+        j = i
+        while j > head and values[j - 1] <= v:
+            j -= 1
+        values[j:i] = (v,)
+        times[j:i] = (t,)
+
+    @property
+    def value(self) -> float:
+        """The window's extreme, 0.0 when it is empty."""
+        head = self._head
+        return self._values[head] * self._sign if head < len(self._values) else 0.0
+
+    def __len__(self) -> int:
+        """Values kept (at most the window's count; for tests of the bound)."""
+        return len(self._values) - self._head
+
+
+class RollingNumbers:
+    """One numeric window that reads min or max: the moments (when read) and the extremes."""
+
+    __slots__ = ("_parts", "high", "low", "moments")
+
+    def __init__(self, period: float, moments: bool, low: bool, high: bool) -> None:
+        self.moments = RollingMoments(period) if moments else None
+        self.low = RollingExtreme(period, largest=False) if low else None
+        self.high = RollingExtreme(period, largest=True) if high else None
+        self._parts: list[RollingMoments | RollingExtreme] = [
+            p for p in (self.moments, self.low, self.high) if p is not None
+        ]
+
+    def expire(self, t: float) -> None:
+        for part in self._parts:
+            part.expire(t)
+
+    def add(self, t: float, x: float) -> None:
+        for part in self._parts:
+            part.add(t, x)

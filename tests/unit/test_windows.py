@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from river import stats, utils
 
-from driftline.flows.features.windows import RollingMoments
+from driftline.flows.features.windows import RollingExtreme, RollingMoments, RollingNumbers
 
 T0 = dt.datetime(2026, 1, 1)
 
@@ -69,3 +69,81 @@ def test_long_runs_compact_and_stay_exact() -> None:
     assert w.n == 10  # (9989, 9999]
     assert len(w._times) < 200  # expired slots are dropped
     assert math.isclose(w.mean, sum(i % 7 for i in range(9990, 10_000)) / 10)
+
+
+# -- min and max: monotonic deques --------------------------------------------------------
+
+
+def _in_window(kept: list[tuple[float, float]], newest: float, period: float) -> list[float]:
+    return [x for t, x in kept if newest - period < t <= newest]
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=steps, period=st.sampled_from([30.0, 60.0, 300.0]))
+def test_min_and_max_match_a_brute_force_window(
+    steps: list[tuple[float, float]], period: float
+) -> None:
+    """Out-of-order values (up to 20 s back, within every period) and expiry included."""
+    high, low = RollingExtreme(period), RollingExtreme(period, largest=False)
+    kept: list[tuple[float, float]] = []
+    newest = 0.0
+    for gap, x in steps:
+        t = round(max(newest + gap, 0.0), 6)
+        newest = max(newest, t)
+        for w in (high, low):
+            w.expire(t)
+        inside = _in_window(kept, newest, period)
+        assert high.value == (max(inside) if inside else 0.0)  # read before the add, as served
+        assert low.value == (min(inside) if inside else 0.0)
+        assert len(high) <= len(inside) and len(low) <= len(inside)
+        high.add(t, x)
+        low.add(t, x)
+        kept.append((t, x))
+        inside = _in_window(kept, newest, period)
+        assert high.value == max(inside) and low.value == min(inside)
+
+
+def test_an_out_of_order_max_outlives_the_earlier_smaller_values() -> None:
+    w = RollingExtreme(60.0)
+    for t, x in ((0.0, 5.0), (10.0, 3.0), (30.0, 1.0)):
+        w.expire(t)
+        w.add(t, x)
+    w.expire(20.0)  # older than the newest: the window does not move
+    w.add(20.0, 4.0)  # beats 3 (t=10) for good, not 5 (t=0) while it lasts
+    assert w.value == 5.0 and len(w) == 3  # 5@0, 4@20, 1@30
+    w.expire(61.0)  # drops t=0 (and t=10, already beaten)
+    assert w.value == 4.0
+    w.expire(81.0)  # drops t=20
+    assert w.value == 1.0
+    w.expire(91.0)
+    assert w.value == 0.0 and len(w) == 0
+
+
+def test_a_dominated_out_of_order_value_is_not_kept() -> None:
+    w = RollingExtreme(60.0)
+    for t, x in ((0.0, 1.0), (30.0, 9.0)):
+        w.expire(t)
+        w.add(t, x)
+    assert len(w) == 1  # 9 beat 1
+    w.add(10.0, 2.0)  # 9 at t=30 outlives it and is larger
+    assert len(w) == 1 and w.value == 9.0
+
+
+def test_long_runs_of_extremes_compact_and_stay_exact() -> None:
+    w = RollingExtreme(10.0, largest=False)
+    for i in range(10_000):
+        w.expire(float(i))
+        w.add(float(i), float(i))  # rising values: the min is always the oldest in the window
+    assert w.value == 9990.0
+    assert len(w._times) < 200
+
+
+def test_numbers_keep_only_what_their_stats_read() -> None:
+    only_max = RollingNumbers(60.0, moments=False, low=False, high=True)
+    assert only_max.moments is None and only_max.low is None
+    both = RollingNumbers(60.0, moments=True, low=True, high=True)
+    for t, x in ((0.0, 2.0), (1.0, -1.0), (2.0, 5.0)):
+        both.expire(t)
+        both.add(t, x)
+    assert both.moments is not None and both.low is not None and both.high is not None
+    assert (both.moments.n, both.low.value, both.high.value) == (3, -1.0, 5.0)
