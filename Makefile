@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck bench bench-quick clean
+.PHONY: run test lint typecheck bench bench-quick example clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ $(TSTAMP): pyproject.toml | $(BIN)/python
 
 run: $(STAMP)
 	$(BIN)/driftline run $(ARGS)
+
+# a team's own project (events, model factory, feature function, rule) on River's Phishing data
+example: $(STAMP)
+	$(BIN)/python examples/phishing/make_data.py
+	$(BIN)/driftline run -c examples/phishing/phishing.toml --plugins examples/phishing $(ARGS)
 
 test: $(TSTAMP)
 	$(BIN)/ruff check .
