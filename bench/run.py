@@ -302,6 +302,31 @@ def main() -> None:
         note="features.windows = [], time_since_last = false",
     )
 
+    own_code = {
+        "features": {"derive": "bench.plugins:derive", "derive_version": "1"},
+        "model": {"baseline": "rule", "rule": "bench.plugins:rule", "rule_version": "1"},
+    }
+    runs["driftline_memory_own_code"] = repeated(
+        "driftline in memory, feature function + rule baseline",
+        repeat,
+        lambda: bench_proc(
+            [
+                "bench.driftline_flow",
+                "--mode",
+                "memory",
+                "--events-file",
+                str(events_file),
+                "--settings",
+                orjson.dumps(own_code).decode(),
+            ]
+        ),
+    )
+    row(
+        "driftline, in memory, a feature function and a rule baseline on",
+        "driftline_memory_own_code",
+        note="features.derive = bench.plugins:derive, model.baseline = rule",
+    )
+
     if "kafka" not in skip:
         _kafka_benches(args, report, n, repeat, floor, events_file, tmp, skip, row)
     else:
