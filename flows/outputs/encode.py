@@ -26,7 +26,7 @@ _DEAD_LETTERS = Output.DEAD_LETTERS.value
 _REPORTS = Output.DRIFT_REPORTS.value
 
 #: What reaches the encode step: `(shard, record)` from the scoring step, and the
-#: dead letters of parsing as they are.
+#: dead letters of parsing and of the feature step as they are.
 Scored = tuple[str, Record]
 
 
@@ -74,7 +74,7 @@ class EncodeOutputs:
         monitor = self.monitor
         out: list[tuple[str, bytes]] = []
         for item in items:
-            if isinstance(item, DeadLetter):  # from parsing (counted there)
+            if isinstance(item, DeadLetter):  # from parsing or the feature step (counted there)
                 out.append((_DEAD_LETTERS, dumps(item)))
                 if monitor is not None:
                     monitor.dead_letter(item)
