@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import bisect
 
+from driftline.flows.features.windows import AT_CUTOFF
+
 _COMPACT_AT = 64  # drop expired slots once this many have piled up at the front
 _BOTTOM = 0  # sentinel levels of the list of counts
 _TOP = 1 << 62
@@ -84,7 +86,7 @@ class RollingCategories:
         if t <= self.newest:
             return
         self.newest = t
-        cutoff = t - self.period
+        cutoff = t - self.period + AT_CUTOFF
         times, head = self._times, self._head
         end = len(times)
         if head == end or times[head] > cutoff:

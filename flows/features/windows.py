@@ -21,6 +21,11 @@ import bisect
 import math
 
 _COMPACT_AT = 64  # drop expired slots once this many have piled up at the front
+#: Event times are whole microseconds, but as float seconds since the epoch they are
+#: exact to about 0.24 µs only: `t - period` can land a hair beside a value that is
+#: exactly `period` older. Values within half a microsecond of the cutoff count as at
+#: it (and leave), as River's TimeRolling, which subtracts datetimes, decides.
+AT_CUTOFF = 5e-7
 
 
 class RollingMoments:
@@ -48,7 +53,7 @@ class RollingMoments:
         if t <= self.newest:
             return
         self.newest = t
-        cutoff = t - self.period
+        cutoff = t - self.period + AT_CUTOFF
         times, head = self._times, self._head
         end = len(times)
         if head == end or times[head] > cutoff:
@@ -120,7 +125,7 @@ class RollingExtreme:
         if t <= self.newest:
             return
         self.newest = t
-        cutoff = t - self.period
+        cutoff = t - self.period + AT_CUTOFF
         times, head = self._times, self._head
         end = len(times)
         while head < end and times[head] <= cutoff:

@@ -228,3 +228,91 @@ def test_bad_feature_settings_exit_2_naming_the_key(
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert key in proc.stderr and "Traceback" not in proc.stderr
     assert "starting" not in proc.stderr  # refused before the flow started
+
+
+# ---------------------------------------------------------- kill -9 and resume, a feature function
+
+RECOVERED = """
+def derive(event, windows):
+    f = event.features
+    return {
+        "loan_over_max_1h": f["loan"] / windows["loan_max_1h"] if windows["loan_max_1h"] else 0.0,
+        "zip_share_1h": windows["zip_same_count_1h"] / (windows["zip_count_1h"] or 1.0),
+    }
+"""
+N_RECOVERY = 20_000
+
+
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def test_kill_9_and_resume_with_a_feature_function(tmp_path: Path) -> None:
+    """A job killed mid-stream resumes its windows (min/max and text ones too) and serves
+    the same features: its outputs are those of a run never killed; another
+    `derive_version` is refused."""
+    import os
+    import signal
+    import time
+
+    from driftline.connectors.builtin import drifting_events
+    from driftline.flows.config import BuiltinStreamConfig
+    from tests.conftest import read_jsonl
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "recovered_features.py").write_text(RECOVERED)
+    config = tmp_path / "features.toml"
+    config.write_text(
+        '[features]\nderive = "recovered_features:derive"\nderive_version = "1"\n'
+        '[[features.windows]]\nfield = "loan"\nperiod = "1h"\nstats = ["count", "max"]\n'
+        '[[features.windows]]\nfield = "zip"\nperiod = "1h"\n'
+        'stats = ["count", "distinct", "same", "top"]\ntop_k = 2\n'
+    )
+    events = []
+    for e in drifting_events(BuiltinStreamConfig(events=N_RECOVERY, bad_every=0)):
+        e["features"]["zip"] = f"z{e['features']['zipcode']}"
+        events.append(orjson.dumps(e))
+    events_path = write_jsonl(tmp_path / "events.jsonl", events)
+
+    def command(out: str, *more: str) -> list[str]:
+        run = ["run", "-c", str(config), "--plugins", str(plugins), "--no-metrics"]
+        files = ["--events-file", str(events_path), "--out", str(tmp_path / out)]
+        store = ["--store", str(tmp_path / "models")]
+        return [sys.executable, "-m", "driftline.flows", *run, *files, *store, *more]
+
+    env = {**os.environ, "DRIFTLINE_RUN__PROGRESS_EVERY": "3600"}
+    whole = subprocess.run(command("whole"), capture_output=True, text=True, timeout=600, env=env)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    recovery = ("--recovery-dir", str(tmp_path / "recovery"), "--snapshot-interval", "0.5")
+    written = tmp_path / "killed" / "predictions.jsonl"
+    with open(tmp_path / "job.log", "wb") as log:
+        job = subprocess.Popen(command("killed", *recovery), stdout=log, stderr=log, env=env)
+        deadline = time.monotonic() + 300
+        while _lines(written) < N_RECOVERY // 4 and job.poll() is None:
+            assert time.monotonic() < deadline, "the job wrote no predictions"
+            time.sleep(0.1)
+        assert job.poll() is None, "the job ended before it could be killed: more events"
+        job.send_signal(signal.SIGKILL)
+        job.wait(timeout=30)
+    assert 0 < _lines(written) < N_RECOVERY
+    resumed = subprocess.run(
+        command("killed", *recovery), capture_output=True, text=True, timeout=600, env=env
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from recovery store" in resumed.stderr
+
+    def outcome(p: dict[str, Any]) -> tuple[Any, ...]:
+        return (p["id"], p["prediction"], p["score"], p["model_version"], p["feature_version"])
+
+    reference = [outcome(p) for p in read_jsonl(tmp_path / "whole" / "predictions.jsonl")]
+    killed = [outcome(p) for p in read_jsonl(written)]
+    assert len(reference) == N_RECOVERY and killed == reference
+
+    config.write_text(config.read_text().replace('derive_version = "1"', 'derive_version = "2"'))
+    changed = subprocess.run(
+        command("killed", *recovery), capture_output=True, text=True, timeout=600, env=env
+    )
+    assert changed.returncode == 2, changed.stderr[-3000:]
+    assert "feature-set version" in changed.stderr and "Traceback" not in changed.stderr

@@ -20,7 +20,9 @@ steps = st.lists(
 
 
 def brute(kept: list[tuple[float, str]], newest: float, period: float) -> Counter[str]:
-    return Counter(c for t, c in kept if newest - period < t <= newest)
+    """The categories in (newest - period, newest], in exact whole microseconds."""
+    end, length = round(newest * 1e6), round(period * 1e6)
+    return Counter(c for t, c in kept if end - length < round(t * 1e6) <= end)
 
 
 def top(counts: Counter[str], k: int) -> list[int]:

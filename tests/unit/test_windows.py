@@ -74,8 +74,13 @@ def test_long_runs_compact_and_stay_exact() -> None:
 # -- min and max: monotonic deques --------------------------------------------------------
 
 
+def _us(seconds: float) -> int:
+    return round(seconds * 1e6)
+
+
 def _in_window(kept: list[tuple[float, float]], newest: float, period: float) -> list[float]:
-    return [x for t, x in kept if newest - period < t <= newest]
+    """The values in (newest - period, newest], in exact whole microseconds."""
+    return [x for t, x in kept if _us(newest) - _us(period) < _us(t) <= _us(newest)]
 
 
 @settings(max_examples=300, deadline=None)
@@ -147,3 +152,13 @@ def test_numbers_keep_only_what_their_stats_read() -> None:
         both.add(t, x)
     assert both.moments is not None and both.low is not None and both.high is not None
     assert (both.moments.n, both.low.value, both.high.value) == (3, -1.0, 5.0)
+
+
+def test_a_value_exactly_one_period_older_leaves_despite_float_seconds() -> None:
+    """31.542969 - 30 is 1.5429689999999994 in floats: the value at 1.542969 must still leave
+    (found by hypothesis against River, which subtracts datetimes)."""
+    for w in (RollingMoments(30.0), RollingExtreme(30.0)):
+        w.expire(1.542969)
+        w.add(1.542969, 7.0)
+        w.expire(31.542969)
+        assert (w.n if isinstance(w, RollingMoments) else len(w)) == 0
