@@ -266,65 +266,36 @@ def main() -> None:
         note="the same model on the same 15 inputs: the floor for driftline's model",
     )
 
-    # 4a. driftline in memory
-    runs["driftline_memory"] = repeated(
-        "driftline in memory",
-        repeat,
-        lambda: bench_proc(
-            ["bench.driftline_flow", "--mode", "memory", "--events-file", str(events_file)]
-        ),
-    )
-    row(
-        "driftline, in memory (TestingSource 500 -> NullSink)",
+    # 4a. driftline in memory: as configured by default, then with parts off or on
+    def in_memory(key: str, label: str, settings: dict[str, Any], name: str, note: str) -> None:
+        command = ["bench.driftline_flow", "--mode", "memory", "--events-file", str(events_file)]
+        command += ["--settings", orjson.dumps(settings).decode()]
+        runs[key] = repeated(label, repeat, lambda: bench_proc(command))
+        row(name, key, note=note)
+
+    in_memory(
         "driftline_memory",
-        note="full flow: parse, features, score, learn, drift, encode",
+        "driftline in memory",
+        {},
+        "driftline, in memory (TestingSource 500 -> NullSink)",
+        "full flow: parse, features, score, learn, drift, encode",
     )
-
-    no_windows = {"features": {"windows": [], "time_since_last": False}}
-    runs["driftline_memory_nowin"] = repeated(
-        "driftline in memory, no windows",
-        repeat,
-        lambda: bench_proc(
-            [
-                "bench.driftline_flow",
-                "--mode",
-                "memory",
-                "--events-file",
-                str(events_file),
-                "--settings",
-                orjson.dumps(no_windows).decode(),
-            ]
-        ),
-    )
-    row(
-        "driftline, in memory, feature windows off",
+    in_memory(
         "driftline_memory_nowin",
-        note="features.windows = [], time_since_last = false",
+        "driftline in memory, no windows",
+        {"features": {"windows": [], "time_since_last": False}},
+        "driftline, in memory, feature windows off",
+        "features.windows = [], time_since_last = false",
     )
-
-    own_code = {
-        "features": {"derive": "bench.plugins:derive", "derive_version": "1"},
-        "model": {"baseline": "rule", "rule": "bench.plugins:rule", "rule_version": "1"},
-    }
-    runs["driftline_memory_own_code"] = repeated(
-        "driftline in memory, feature function + rule baseline",
-        repeat,
-        lambda: bench_proc(
-            [
-                "bench.driftline_flow",
-                "--mode",
-                "memory",
-                "--events-file",
-                str(events_file),
-                "--settings",
-                orjson.dumps(own_code).decode(),
-            ]
-        ),
-    )
-    row(
-        "driftline, in memory, a feature function and a rule baseline on",
+    in_memory(
         "driftline_memory_own_code",
-        note="features.derive = bench.plugins:derive, model.baseline = rule",
+        "driftline in memory, feature function + rule baseline",
+        {
+            "features": {"derive": "bench.plugins:derive", "derive_version": "1"},
+            "model": {"baseline": "rule", "rule": "bench.plugins:rule", "rule_version": "1"},
+        },
+        "driftline, in memory, a feature function and a rule baseline on",
+        "features.derive = bench.plugins:derive, model.baseline = rule",
     )
 
     if "kafka" not in skip:

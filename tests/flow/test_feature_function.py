@@ -24,6 +24,7 @@ from driftline.flows.features.feature_set import feature_set_version
 from driftline.flows.outputs.telemetry import REGISTRY
 from driftline.flows.plugins import add_plugin_dirs
 from tests.conftest import RunResult, write_jsonl
+from tests.support.recovery import resume, run_whole_then_killed_and_resumed
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 EVENTS = 3000
@@ -243,18 +244,10 @@ def derive(event, windows):
 N_RECOVERY = 20_000
 
 
-def _lines(path: Path) -> int:
-    return path.read_bytes().count(b"\n") if path.exists() else 0
-
-
 def test_kill_9_and_resume_with_a_feature_function(tmp_path: Path) -> None:
     """A job killed mid-stream resumes its windows (min/max and text ones too) and serves
     the same features: its outputs are those of a run never killed; another
     `derive_version` is refused."""
-    import os
-    import signal
-    import time
-
     from driftline.connectors.builtin import drifting_events
     from driftline.flows.config import BuiltinStreamConfig
     from tests.conftest import read_jsonl
@@ -281,38 +274,16 @@ def test_kill_9_and_resume_with_a_feature_function(tmp_path: Path) -> None:
         store = ["--store", str(tmp_path / "models")]
         return [sys.executable, "-m", "driftline.flows", *run, *files, *store, *more]
 
-    env = {**os.environ, "DRIFTLINE_RUN__PROGRESS_EVERY": "3600"}
-    whole = subprocess.run(command("whole"), capture_output=True, text=True, timeout=600, env=env)
-    assert whole.returncode == 0, whole.stderr[-3000:]
-
-    recovery = ("--recovery-dir", str(tmp_path / "recovery"), "--snapshot-interval", "0.5")
-    written = tmp_path / "killed" / "predictions.jsonl"
-    with open(tmp_path / "job.log", "wb") as log:
-        job = subprocess.Popen(command("killed", *recovery), stdout=log, stderr=log, env=env)
-        deadline = time.monotonic() + 300
-        while _lines(written) < N_RECOVERY // 4 and job.poll() is None:
-            assert time.monotonic() < deadline, "the job wrote no predictions"
-            time.sleep(0.1)
-        assert job.poll() is None, "the job ended before it could be killed: more events"
-        job.send_signal(signal.SIGKILL)
-        job.wait(timeout=30)
-    assert 0 < _lines(written) < N_RECOVERY
-    resumed = subprocess.run(
-        command("killed", *recovery), capture_output=True, text=True, timeout=600, env=env
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming from recovery store" in resumed.stderr
+    whole, written = run_whole_then_killed_and_resumed(command, tmp_path, N_RECOVERY)
 
     def outcome(p: dict[str, Any]) -> tuple[Any, ...]:
         return (p["id"], p["prediction"], p["score"], p["model_version"], p["feature_version"])
 
-    reference = [outcome(p) for p in read_jsonl(tmp_path / "whole" / "predictions.jsonl")]
+    reference = [outcome(p) for p in read_jsonl(whole)]
     killed = [outcome(p) for p in read_jsonl(written)]
     assert len(reference) == N_RECOVERY and killed == reference
 
     config.write_text(config.read_text().replace('derive_version = "1"', 'derive_version = "2"'))
-    changed = subprocess.run(
-        command("killed", *recovery), capture_output=True, text=True, timeout=600, env=env
-    )
+    changed = resume(command, tmp_path)
     assert changed.returncode == 2, changed.stderr[-3000:]
     assert "feature-set version" in changed.stderr and "Traceback" not in changed.stderr

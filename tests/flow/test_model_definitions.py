@@ -7,10 +7,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +22,7 @@ from driftline.connectors.builtin import drifting_events
 from driftline.flows.config import BuiltinStreamConfig
 from driftline.flows.scoring.definition import model_definition
 from tests.conftest import read_jsonl, write_jsonl
+from tests.support.recovery import resume, run_whole_then_killed_and_resumed
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 RAW = {"features": {"windows": [], "time_since_last": False}}  # raw features only
@@ -583,46 +582,20 @@ def test_kill_9_and_resume_with_a_factory_model(tmp_path: Path) -> None:
             *more,
         ]
 
-    env = {**os.environ, "DRIFTLINE_RUN__PROGRESS_EVERY": "3600"}
-    whole = subprocess.run(command("whole"), capture_output=True, text=True, timeout=600, env=env)
-    assert whole.returncode == 0, whole.stderr[-3000:]
-
-    recovery = ("--recovery-dir", str(tmp_path / "recovery"), "--snapshot-interval", "0.5")
-    written = tmp_path / "killed" / "predictions.jsonl"
-    with open(tmp_path / "job.log", "wb") as log:
-        job = subprocess.Popen(command("killed", *recovery), stdout=log, stderr=log, env=env)
-        deadline = time.monotonic() + 300
-        while _lines(written) < N_RECOVERY // 4 and job.poll() is None:
-            assert time.monotonic() < deadline, "the job wrote no predictions"
-            time.sleep(0.1)
-        assert job.poll() is None, "the job ended before it could be killed: more events"
-        job.send_signal(signal.SIGKILL)
-        job.wait(timeout=30)
-    assert 0 < _lines(written) < N_RECOVERY
-    resumed = subprocess.run(
-        command("killed", *recovery), capture_output=True, text=True, timeout=600, env=env
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming from recovery store" in resumed.stderr
+    whole, written = run_whole_then_killed_and_resumed(command, tmp_path, N_RECOVERY)
 
     def outcome(p: dict[str, Any]) -> tuple[Any, ...]:
         return (p["id"], p["prediction"], p["score"], p["model_version"], p["definition_version"])
 
-    reference = [outcome(p) for p in read_jsonl(tmp_path / "whole" / "predictions.jsonl")]
+    reference = [outcome(p) for p in read_jsonl(whole)]
     killed = [outcome(p) for p in read_jsonl(written)]
     assert len(reference) == N_RECOVERY and killed == reference
 
     config.write_text(config.read_text().replace("2026-11-27", "2026-11-28"))
-    changed = subprocess.run(
-        command("killed", *recovery), capture_output=True, text=True, timeout=600, env=env
-    )
+    changed = resume(command, tmp_path)
     assert changed.returncode == 2
     assert "model definition version" in changed.stderr and "model.version" in changed.stderr
     assert "Traceback" not in changed.stderr
 
 
 N_RECOVERY = 20_000
-
-
-def _lines(path: Path) -> int:
-    return path.read_bytes().count(b"\n") if path.exists() else 0

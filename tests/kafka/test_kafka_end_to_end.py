@@ -92,7 +92,7 @@ def test_events_and_delayed_labels_through_kafka(kafka_env: dict[str, str], brok
     for point in DRIFT_POINTS:
         assert any(point - 200 <= i <= point + MAX_DELAY for i in fired), (point, fired)
     assert not [i for i in fired if 1_000 <= i < DRIFT_POINTS[0] - 200]
-    found = re.search(r"accuracy\s+model ([\d.]+)\s+baseline ([\d.]+)", out)
+    found = re.search(r"accuracy\s+model ([\d.]+)\s+baseline prior ([\d.]+)", out)
     assert found, out[-2000:]
     accuracy, baseline = float(found.group(1)), float(found.group(2))
     # labels are consumed from their own topic at their own pace, so how far they lag
