@@ -107,7 +107,7 @@ def run_cluster(
     processes: int, overrides: dict[str, Any], workdir: Path, timeout: float = 600
 ) -> dict[str, Any]:
     """One driftline flow over `processes` bytewax processes (1 worker each)."""
-    from tests.broker import free_port
+    from tests.support.broker import free_port
 
     addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(processes))
     procs = []
@@ -366,7 +366,7 @@ def _kafka_benches(
     row: Any,
 ) -> None:
     """Benches 2, 3, 4b, 5 and 6: everything that needs the broker."""
-    from tests.broker import Broker, create_topics, produce
+    from tests.support.broker import Broker, create_topics, produce
 
     runs = report["runs"]
     raws = load_raw(events_file)

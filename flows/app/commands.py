@@ -119,7 +119,9 @@ def cmd_models_check(args: argparse.Namespace) -> int:
     settings = load(args, {"model.name": getattr(args, "model", None)})
     from driftline.connectors.registry import sample_features
     from driftline.flows.config import StartupError
+    from driftline.flows.features.derive import FeatureFunction
     from driftline.flows.features.feature_set import FeatureSet
+    from driftline.flows.plugins import PluginError
     from driftline.flows.scoring.definition import check_model
     from driftline.flows.scoring.smoke import SMOKE_ROWS, smoke_inputs, smoke_test
 
@@ -127,10 +129,12 @@ def cmd_models_check(args: argparse.Namespace) -> int:
     try:
         definition = check_model(settings.model)
         samples = sample_features(settings, rows)
-        feature_set = FeatureSet(settings.features)
+        # the inputs a run would serve: raw, window and the feature function's features
+        derive = FeatureFunction.from_config(settings.features)
+        feature_set = FeatureSet(settings.features, derive)
         inputs = smoke_inputs(feature_set, samples, rows, settings.model.seed)
         result = smoke_test(definition, settings.model, inputs)
-    except StartupError as exc:
+    except (StartupError, PluginError) as exc:
         print(f"driftline models check: {exc}", file=sys.stderr)
         return 2
     if samples:

@@ -8,7 +8,8 @@ shows here, with the row and the call that failed.
 
 Inputs are the feature vectors the model would be served: the source's first
 events' features when it can be read ahead (a file, the built-in stream) run
-through the configured feature set, or random numbers otherwise. Labels are
+through the configured feature set (windows and the feature function), or random
+numbers otherwise. Labels are
 synthetic, of ``model.label_type`` (and ``model.classes`` when set).
 """
 

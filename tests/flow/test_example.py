@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,22 @@ def test_the_example_project_beats_its_rule_with_its_own_model_and_features(tmp_
     model = sum(p["prediction"] == labels[p["id"]] for p in late if p["id"] in labels)
     rule = sum(p["baseline"] == labels[p["id"]] for p in late if p["id"] in labels)
     assert model > rule > 0.8 * sum(p["id"] in labels for p in late)
+
+
+def test_models_check_serves_the_example_model_what_a_run_would(tmp_path) -> None:
+    """The smoke test's inputs are a run's: 9 signals, 2 window features, the time since the
+    host's last page and the feature function's 2 features."""
+    data = tmp_path / "data"
+    subprocess.run([sys.executable, str(EXAMPLE / "make_data.py"), str(data)], check=True)
+    check = subprocess.run(
+        [
+            sys.executable, "-m", "driftline.flows", "models", "check",
+            "-c", str(EXAMPLE / "phishing.toml"), "--plugins", str(EXAMPLE),
+        ],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "DRIFTLINE_FILES__EVENTS_PATH": str(data / "events.jsonl"),
+             "DRIFTLINE_FILES__LABELS_PATH": str(data / "labels.jsonl")},
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert "phishing_project:build() version '1'" in check.stdout
+    assert "300 rows of up to 14 inputs" in check.stdout
