@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "predictions_topic": f"{prefix}.predictions",
             "alerts_topic": f"{prefix}.alerts",
             "dead_letters_topic": f"{prefix}.dead_letters",
+            "drift_reports_topic": f"{prefix}.drift_reports",
         },
     }
     # Tansu does not end a long-polling fetch when data arrives: every consumer

@@ -88,12 +88,14 @@ def kafka_overrides(bootstrap: str, prefix: str, events_topic: str) -> dict[str,
             "predictions_topic": f"{prefix}.predictions",
             "alerts_topic": f"{prefix}.alerts",
             "dead_letters_topic": f"{prefix}.dead_letters",
+            "drift_reports_topic": f"{prefix}.drift_reports",
         },
     }
 
 
 def output_topics(prefix: str) -> dict[str, int]:
-    return {f"{prefix}.{n}": 1 for n in ("labels", "predictions", "alerts", "dead_letters")}
+    names = ("labels", "predictions", "alerts", "dead_letters", "drift_reports")
+    return {f"{prefix}.{n}": 1 for n in names}
 
 
 def fresh_prefix(name: str) -> str:

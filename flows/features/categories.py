@@ -14,11 +14,8 @@ read by walking down k levels at most.
 
 from __future__ import annotations
 
-import bisect
+from driftline.flows.features.windows import AT_CUTOFF, COMPACT_AT, compacted, insert_by_time
 
-from driftline.flows.features.windows import AT_CUTOFF
-
-_COMPACT_AT = 64  # drop expired slots once this many have piled up at the front
 _BOTTOM = 0  # sentinel levels of the list of counts
 _TOP = 1 << 62
 
@@ -95,10 +92,8 @@ class RollingCategories:
         while head < end and times[head] <= cutoff:
             self._remove(cats[head])
             head += 1
-        if head >= _COMPACT_AT and head * 2 >= end:
-            del times[:head]
-            del cats[:head]
-            head = 0
+        if head >= COMPACT_AT:  # rarely: a call per expiry would cost every event
+            head = compacted(head, times, cats)
         self._head = head
 
     def add(self, t: float, category: str) -> None:
@@ -107,10 +102,8 @@ class RollingCategories:
         if not times or t >= times[-1]:
             times.append(t)
             self._cats.append(category)
-        else:  # out of order: keep event-time order so expiry stays exact
-            i = bisect.bisect_left(times, t, self._head)
-            times.insert(i, t)
-            self._cats.insert(i, category)
+        else:
+            insert_by_time(times, self._cats, self._head, t, category)
         counts = self.counts
         c = counts.get(category, 0)
         counts[category] = c + 1

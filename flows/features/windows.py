@@ -19,13 +19,36 @@ from __future__ import annotations
 
 import bisect
 import math
+from typing import Any, TypeVar
 
-_COMPACT_AT = 64  # drop expired slots once this many have piled up at the front
+T = TypeVar("T")
+
+COMPACT_AT = 64  # drop expired slots once this many have piled up at the front
 #: Event times are whole microseconds, but as float seconds since the epoch they are
 #: exact to about 0.24 µs only: `t - period` can land a hair beside a value that is
 #: exactly `period` older. Values within half a microsecond of the cutoff count as at
 #: it (and leave), as River's TimeRolling, which subtracts datetimes, decides.
 AT_CUTOFF = 5e-7
+
+
+def compacted(head: int, times: list[float], values: list[Any]) -> int:
+    """The head after cutting expired slots off the front, once enough have piled up.
+
+    `del` shifts a list's items, so the front is cut only when at least
+    `COMPACT_AT` slots and half the list have expired: amortized O(1) a value.
+    """
+    if head >= COMPACT_AT and head * 2 >= len(times):
+        del times[:head]
+        del values[:head]
+        return 0
+    return head
+
+
+def insert_by_time(times: list[float], values: list[T], head: int, t: float, x: T) -> None:
+    """Put a value that came out of event-time order in its place, so expiry stays exact."""
+    i = bisect.bisect_left(times, t, head)
+    times.insert(i, t)
+    values.insert(i, x)
 
 
 class RollingMoments:
@@ -70,10 +93,8 @@ class RollingMoments:
         if n == 0:
             m2 = 0.0
         self.n, self.mean, self.m2 = n, mean, m2
-        if head >= _COMPACT_AT and head * 2 >= end:
-            del times[:head]
-            del values[:head]
-            head = 0
+        if head >= COMPACT_AT:  # rarely: a call per expiry would cost every event
+            head = compacted(head, times, values)
         self._head = head
 
     def add(self, t: float, x: float) -> None:
@@ -82,10 +103,8 @@ class RollingMoments:
         if not times or t >= times[-1]:
             times.append(t)
             self._values.append(x)
-        else:  # out of order: keep event-time order so expiry stays exact
-            i = bisect.bisect_left(times, t, self._head)
-            times.insert(i, t)
-            self._values.insert(i, x)
+        else:
+            insert_by_time(times, self._values, self._head, t, x)
         old = self.mean
         self.n += 1
         self.mean = old + (x - old) / self.n
@@ -130,10 +149,8 @@ class RollingExtreme:
         end = len(times)
         while head < end and times[head] <= cutoff:
             head += 1
-        if head >= _COMPACT_AT and head * 2 >= end:
-            del times[:head]
-            del self._values[:head]
-            head = 0
+        if head >= COMPACT_AT:  # rarely: a call per expiry would cost every event
+            head = compacted(head, times, self._values)
         self._head = head
 
     def add(self, t: float, x: float) -> None:
