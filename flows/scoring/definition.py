@@ -122,16 +122,7 @@ class Recipe:
             name: value.build(seed) if isinstance(value, Recipe) else copy.deepcopy(value)
             for name, value in self.params.items()
         }
-        accepted = _parameters(cls)
-        if accepted is not None:
-            unknown = sorted(set(params) - set(accepted))
-            if unknown:
-                raise ModelDefinitionError(
-                    f"{self.params_key}: {self.path} has no parameter "
-                    f"{', '.join(map(repr, unknown))}; it takes {', '.join(accepted) or 'none'}"
-                )
-            if "seed" in accepted and "seed" not in params:
-                params["seed"] = seed
+        _accepted_and_seeded(cls, params, seed, f"{self.params_key}: {self.path} has no parameter")
         try:
             return cls(**params)
         except Exception as exc:  # River checks few values, and with any exception type
@@ -217,16 +208,9 @@ class FactoryBuilder:
         except PluginError as exc:
             raise ModelDefinitionError(str(exc)) from exc
         kwargs = copy.deepcopy(dict(self.params))
-        accepted = _parameters(factory)
-        if accepted is not None:
-            unknown = sorted(set(kwargs) - set(accepted))
-            if unknown:
-                raise ModelDefinitionError(
-                    f"model.factory_params: {self.path} takes no argument "
-                    f"{', '.join(map(repr, unknown))}; it takes {', '.join(accepted) or 'none'}"
-                )
-            if "seed" in accepted and "seed" not in kwargs:
-                kwargs["seed"] = seed
+        _accepted_and_seeded(
+            factory, kwargs, seed, f"model.factory_params: {self.path} takes no argument"
+        )
         try:
             model = factory(**kwargs)
         except Exception as exc:  # the team's code: report it, whatever it raised
@@ -257,6 +241,21 @@ def _parameters(target: Any) -> list[str] | None:
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
             names.append(name)
     return names
+
+
+def _accepted_and_seeded(target: Any, params: dict[str, Any], seed: int, unknown: str) -> None:
+    """Refuse parameters `target` does not take (the message starts with `unknown`), and
+    pass `seed` when it takes one the config did not set, as the catalog does."""
+    accepted = _parameters(target)
+    if accepted is None:  # takes any keyword, or cannot be inspected: the call decides
+        return
+    extra = sorted(set(params) - set(accepted))
+    if extra:
+        raise ModelDefinitionError(
+            f"{unknown} {', '.join(map(repr, extra))}; it takes {', '.join(accepted) or 'none'}"
+        )
+    if "seed" in accepted and "seed" not in params:
+        params["seed"] = seed
 
 
 def _kind_of_object(value: Any) -> str:
