@@ -1,5 +1,6 @@
 """Settings of the event mapping: which fields of a team's own JSON are the event id,
-the entity key, the event time, the label and the features.
+the entity key, the event time, the label (and other targets' inline labels, or a
+label's target) and the features.
 
 Without a ``[mapping]`` section events and labels are driftline's envelope
 (``id``, ``key``, ``ts``, ``features``, ``label``), parsed on the hot path as
@@ -45,6 +46,14 @@ def _field_path(value: str) -> str:
 
 FieldPath = Annotated[str, AfterValidator(_field_path)]
 
+#: The target of a model whose config names none, and of a label that names none.
+DEFAULT_TARGET = "default"
+#: Most targets one event may carry inline labels for: a bound on the work and the
+#: size of one event, far above the models a job runs.
+MAX_LABEL_TARGETS = 64
+#: Longest target name, as for the envelope's ids.
+MAX_TARGET_NAME = 256
+
 
 def _within(path: str, other: str) -> bool:
     """Whether `path` is `other` or inside it (`card.number` is inside `card`)."""
@@ -85,18 +94,37 @@ class EventMapping(_Section):
     exclude: list[FieldPath] = Field(
         default_factory=list, description="Fields (or objects) that are never features."
     )
+    labels: dict[str, FieldPath] = Field(
+        default_factory=dict,
+        description="Other targets' inline labels: target name -> the field holding its "
+        'label (`labels = {chargeback = "cb_flag"}`); the default target\'s is `label`.',
+    )
 
     def roles(self) -> dict[str, str]:
-        """The fields read for a role other than feature, by setting name."""
+        """The fields read for a role other than feature, by setting name.
+
+        Without the inline labels of `labels`: the start-up check takes every role
+        here but `label` as required, and another target's label is often absent.
+        :meth:`all_roles` has them all.
+        """
         roles = {"id": self.id, "key": self.key, "time": self.time}
         if self.label is not None:
             roles["label"] = self.label
         return roles
 
+    def all_roles(self) -> dict[str, str]:
+        """Every field read for a role other than feature, the inline labels named
+        `labels.<target>`: what is never a feature and must not overlap."""
+        roles = self.roles()
+        for target, path in self.labels.items():
+            roles[f"labels.{target}"] = path
+        return roles
+
     @model_validator(mode="after")
     def _fields_are_consistent(self) -> EventMapping:
         section = self.SECTION
-        roles = self.roles()
+        _targets_are_valid(self.labels, section)
+        roles = self.all_roles()
         _overlapping(roles, section)
         for setting in ("features", "exclude"):
             names: list[str] = getattr(self, setting) or []
@@ -108,7 +136,8 @@ class EventMapping(_Section):
         for name in self.features or []:
             for role, path in roles.items():  # an object holding a role's field is fine:
                 if _within(name, path):  # that field is left out of its features
-                    hint = "; the label must never be a feature" if role == "label" else ""
+                    is_label = role == "label" or role.startswith("labels.")
+                    hint = "; the label must never be a feature" if is_label else ""
                     which = "which is" if name == path else "inside"
                     raise ValueError(
                         f"{section}.features names {name!r}, {which} {section}.{role} "
@@ -127,6 +156,28 @@ class EventMapping(_Section):
         return self
 
 
+def _targets_are_valid(labels: dict[str, str], section: str) -> None:
+    """Target names as the envelope takes them (1 to 256 characters), at most
+    :data:`MAX_LABEL_TARGETS`, and no `default`: its inline label is `label`."""
+    if len(labels) > MAX_LABEL_TARGETS:
+        raise ValueError(
+            f"{section}.labels names {len(labels)} targets, limit is {MAX_LABEL_TARGETS}"
+        )
+    for target in labels:
+        if not target:
+            raise ValueError(f"{section}.labels has a target with an empty name")
+        if len(target) > MAX_TARGET_NAME:
+            raise ValueError(
+                f"{section}.labels.{target[:40]}...: a target name is at most "
+                f"{MAX_TARGET_NAME} characters, got {len(target)}"
+            )
+        if target == DEFAULT_TARGET:
+            raise ValueError(
+                f"{section}.labels.{DEFAULT_TARGET}: the default target's inline label is "
+                f"{section}.label; set that instead"
+            )
+
+
 class LabelMapping(_Section):
     """Where the label envelope's fields are in a team's label message."""
 
@@ -137,17 +188,34 @@ class LabelMapping(_Section):
     time: FieldPath = Field(description="When the label was known.")
     time_format: TimeFormat = "auto"
     key: FieldPath | None = Field(None, description="The entity, when the message carries it.")
+    target: FieldPath | None = Field(
+        None,
+        description="The target the label is for, when the message says it (text; "
+        "absent or null = the default target).",
+    )
 
     def roles(self) -> dict[str, str]:
-        """The fields read, by setting name."""
+        """The fields read, by setting name, without `target`.
+
+        The start-up check takes every role here but `key` as required, and a
+        label for the default target may well carry no target: :meth:`all_roles`
+        has it too.
+        """
         roles = {"id": self.id, "label": self.label, "time": self.time}
         if self.key is not None:
             roles["key"] = self.key
         return roles
 
+    def all_roles(self) -> dict[str, str]:
+        """Every field read, by setting name: what must not overlap."""
+        roles = self.roles()
+        if self.target is not None:
+            roles["target"] = self.target
+        return roles
+
     @model_validator(mode="after")
     def _fields_are_distinct(self) -> LabelMapping:
-        _overlapping(self.roles(), self.SECTION)
+        _overlapping(self.all_roles(), self.SECTION)
         return self
 
 

@@ -24,10 +24,13 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from driftline.flows.config import EventMapping, LabelMapping, ValidationConfig
+from driftline.flows.config.mapping import DEFAULT_TARGET, MAX_LABEL_TARGETS
 from driftline.flows.parse.mapping import Mapper, MappingError, mapper_for
 from driftline.flows.records import DeadLetter, dead_letter
 
@@ -85,6 +88,16 @@ class Event:
 
     A pydantic dataclass validated through a TypeAdapter: half the cost of a
     BaseModel per event (2.4 vs 4.7 µs measured), same validation rules.
+
+    `label` is the inline label of the default target (the one a model learns
+    when its config names no target); `labels` holds the inline labels of the
+    other targets, by target name, for jobs running several models. `labels` is
+    last, with a default, so events built by position keep working, and it is
+    only checked when present: an event without it pays for the field's slot
+    alone (+0.17 µs measured, the same for an `Any` field; the validator never runs).
+    Once parsed, `labels` is None or non-empty and never holds "default": a
+    `{"default": ...}` entry sent without `label` is moved into `label`
+    (:meth:`Parser.parse_one`), so each target's inline label has one place.
     """
 
     id: Identifier
@@ -92,16 +105,62 @@ class Event:
     ts: Timestamp
     features: dict[Identifier, FeatureValue]
     label: LabelValue | None = None
+    labels: dict[Identifier, LabelValue] | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_by_target(
+        cls, labels: dict[str, LabelValue] | None, info: ValidationInfo
+    ) -> dict[str, LabelValue] | None:
+        """An empty dict is no inline label (None); too many targets or the default
+        target given twice (`label` and `labels.default`) is a schema error.
+
+        Runs only when the message has `labels`: pydantic does not validate defaults.
+        """
+        if not labels:
+            return None  # `{}` and null say the same: one spelling for the scoring side
+        if len(labels) > MAX_LABEL_TARGETS:
+            raise ValueError(f"{len(labels)} label targets, limit is {MAX_LABEL_TARGETS}")
+        if DEFAULT_TARGET in labels and info.data.get("label") is not None:
+            raise ValueError(
+                f"the {DEFAULT_TARGET!r} target's label is given twice, in 'label' and in "
+                f"'labels.{DEFAULT_TARGET}'; send it once"
+            )
+        return labels
+
+    def label_for(self, target: str | None) -> LabelValue | None:
+        """The inline label of `target` (None or "default": the default target), if any.
+
+        Also right for an event built in code with `labels={"default": ...}` (only
+        the parser moves that entry into `label`).
+        """
+        labels = self.labels
+        if target is None or target == DEFAULT_TARGET:
+            if self.label is not None or labels is None:
+                return self.label
+            return labels.get(DEFAULT_TARGET)
+        return None if labels is None else labels.get(target)
 
 
 @pydantic_dataclass(config=_STRICT_INPUT, slots=True)
 class Label:
-    """The ground truth for an event, possibly arriving later on its own stream."""
+    """The ground truth for an event, possibly arriving later on its own stream.
+
+    `target` says which model target the label is for; None is the default
+    target, and "default" spelt out is read as None, so the scoring side compares
+    one value. It is last so `Label(id, label, ts, key)` keeps working.
+    """
 
     id: Identifier
     label: LabelValue
     ts: Timestamp
     key: Identifier | None = None
+    target: Identifier | None = None
+
+    @field_validator("target")
+    @classmethod
+    def _default_is_none(cls, target: str | None) -> str | None:
+        return None if target == DEFAULT_TARGET else target
 
 
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
@@ -281,10 +340,35 @@ class Parser:
                 if isinstance(value, str) and len(value) > limits.max_string:
                     where = f"features.{name}" if self._mapper is None else f"field {name!r}"
                     return "schema", f"{where}: string longer than {limits.max_string}"
+            if record.labels is not None:  # the one added check when there are none
+                problem = self._inline_labels(record, record.labels)
+                if problem is not None:
+                    return problem
         label = record.label
         if isinstance(label, str) and len(label) > limits.max_string:
             return "schema", f"{self._label_name}: string longer than {limits.max_string}"
         return None
+
+    def _inline_labels(self, event: Event, labels: dict[str, LabelValue]) -> tuple[str, str] | None:
+        """The limits of `labels` (a text label is at most `max_string`, as `label` is),
+        then `labels.default` moved into `label`: the schema already refused it
+        beside a `label`, so the default target's inline label ends in one place.
+        """
+        limit = self.limits.max_string
+        for target, value in labels.items():
+            if isinstance(value, str) and len(value) > limit:
+                return "schema", f"{self._labels_name(target)}: string longer than {limit}"
+        if DEFAULT_TARGET in labels:
+            event.label = labels.pop(DEFAULT_TARGET)
+            if not labels:
+                event.labels = None
+        return None
+
+    def _labels_name(self, target: str) -> str:
+        """How errors name a target's inline label: the envelope's or the team's field."""
+        if self._mapper is None:
+            return f"labels.{target}"
+        return self._mapper.field_of(("labels", target))
 
     def _horizon(self) -> datetime:
         """Latest acceptable event time (now + max_future), computed once per batch."""

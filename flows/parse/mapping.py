@@ -1,10 +1,11 @@
 """A team's own JSON shape mapped onto the envelope, before validation.
 
 A mapper takes the decoded JSON object of one message and returns the envelope
-dict (``id``, ``key``, ``ts``, ``features``, ``label`` for events; ``id``,
-``label``, ``ts``, ``key`` for labels) that the parser then validates with the
-very :class:`~driftline.flows.parse.events.Event`/``Label`` schemas and limits
-the envelope goes through: one code path for every rule and dead-letter reason.
+dict (``id``, ``key``, ``ts``, ``features``, ``label``, ``labels`` for events;
+``id``, ``label``, ``ts``, ``key``, ``target`` for labels) that the parser then
+validates with the very :class:`~driftline.flows.parse.events.Event`/``Label``
+schemas and limits the envelope goes through: one code path for every rule and
+dead-letter reason.
 What cannot be mapped (a list among the features, a time not in the declared
 format) raises :class:`MappingError` naming the team's field; the parser makes
 it a dead letter. A field the mapping needs but the message lacks is left out,
@@ -19,6 +20,11 @@ Decisions, written down in the README too:
   inputs); an event left with no feature is a dead letter, as in the envelope.
 - Nested objects are flattened to dotted names (``{"geo": {"lat": 1}}`` gives
   ``geo.lat``); a dotted path in the mapping reaches into nested objects.
+- Another target's inline label (``mapping.events.labels``) that is null or
+  absent is left out: that event has no label for that target yet. A label
+  message's target that is null or absent is the default target; one that is
+  not text is a dead letter (a number is not read as a name, unlike ids: a
+  target names a model's config, which is text).
 """
 
 from __future__ import annotations
@@ -148,6 +154,10 @@ class _Mapper:
         head = loc[0]
         if head == "features" and len(loc) > 1:
             return f"field {loc[1]!r}"  # a feature's name is its path in the team's JSON
+        if head == "labels" and len(loc) > 1:  # a target's inline label: its field
+            path = self.names.get(f"labels.{loc[1]}")
+            if path is not None:
+                return f"field {path!r}"
         path = self.names.get(str(head))
         if path is not None:
             return f"field {path!r}"
@@ -168,7 +178,8 @@ class EventMapper(_Mapper):
     def __init__(self, cfg: EventMapping) -> None:
         super().__init__(
             {"id": cfg.id, "key": cfg.key, "ts": cfg.time}
-            | ({"label": cfg.label} if cfg.label is not None else {}),
+            | ({"label": cfg.label} if cfg.label is not None else {})
+            | {f"labels.{target}": path for target, path in cfg.labels.items()},
             cfg.time,
             cfg.time_format,
         )
@@ -176,8 +187,10 @@ class EventMapper(_Mapper):
         self._key = _parts(cfg.key)
         self._time = _parts(cfg.time)
         self._label = _parts(cfg.label) if cfg.label is not None else None
-        # paths never taken as features: the roles' fields and the exclusions
-        self._skip = frozenset(cfg.roles().values()) | frozenset(cfg.exclude)
+        self._labels = [(target, _parts(path)) for target, path in cfg.labels.items()]
+        # paths never taken as features: the roles' fields (inline labels too) and the
+        # exclusions
+        self._skip = frozenset(cfg.all_roles().values()) | frozenset(cfg.exclude)
         self._features = (
             None if cfg.features is None else [(name, _parts(name)) for name in cfg.features]
         )
@@ -198,8 +211,21 @@ class EventMapper(_Mapper):
             value = _lookup(data, self._label)
             if value is not _MISSING:
                 out["label"] = value
+        if self._labels:
+            labels = self.labels(data)
+            if labels:
+                out["labels"] = labels
         out["features"] = self.features(data)
         return out
+
+    def labels(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The other targets' inline labels in `data`, by target; null or absent: left out."""
+        labels: dict[str, Any] = {}
+        for target, parts in self._labels:
+            value = _lookup(data, parts)
+            if value is not _MISSING and value is not None:
+                labels[target] = value
+        return labels
 
     def features(self, data: dict[str, Any]) -> dict[str, Any]:
         """The feature fields of `data`, flattened to dotted names."""
@@ -253,7 +279,8 @@ class LabelMapper(_Mapper):
     def __init__(self, cfg: LabelMapping) -> None:
         super().__init__(
             {"id": cfg.id, "label": cfg.label, "ts": cfg.time}
-            | ({"key": cfg.key} if cfg.key is not None else {}),
+            | ({"key": cfg.key} if cfg.key is not None else {})
+            | ({"target": cfg.target} if cfg.target is not None else {}),
             cfg.time,
             cfg.time_format,
         )
@@ -261,6 +288,8 @@ class LabelMapper(_Mapper):
         self._label = _parts(cfg.label)
         self._time = _parts(cfg.time)
         self._key = _parts(cfg.key) if cfg.key is not None else None
+        self._target = _parts(cfg.target) if cfg.target is not None else None
+        self._target_path = cfg.target
 
     def envelope(self, data: dict[str, Any]) -> dict[str, Any]:
         """The label envelope for `data`; raises :class:`MappingError` naming the team's field."""
@@ -278,6 +307,15 @@ class LabelMapper(_Mapper):
             value = _lookup(data, self._key)
             if value is not _MISSING and value is not None:
                 out["key"] = _text_id(value)
+        if self._target is not None:
+            value = _lookup(data, self._target)
+            if value is not _MISSING and value is not None:  # none: the default target
+                if value.__class__ is not str:
+                    raise MappingError(
+                        f"field {self._target_path!r}: the label's target must be text, "
+                        f"got {_describe_value(value)}"
+                    )
+                out["target"] = value
         return out
 
 

@@ -73,3 +73,21 @@ def test_label_parses() -> None:
         b'{"id": "e1", "label": false, "ts": "2026-01-01T00:00:00Z"}'
     )
     assert isinstance(label, Label) and label.label is False
+
+
+def test_label_names_its_target() -> None:
+    parser = Parser("labels", ValidationConfig())
+    label = parser.parse_one(b'{"id": "e1", "target": "churn", "label": 1, "ts": 1767225600}')
+    assert isinstance(label, Label) and (label.target, label.label) == ("churn", 1)
+    label = parser.parse_one(b'{"id": "e1", "label": true, "ts": 1767225600}')
+    assert isinstance(label, Label) and label.target is None  # the default target
+
+
+def test_inline_labels_by_target(parser: Parser) -> None:
+    event = parser.parse_one(orjson.dumps({**GOOD, "labels": {"churn": 0, "tier": "gold"}}))
+    assert isinstance(event, Event), event
+    assert event.label is True and event.labels == {"churn": 0, "tier": "gold"}
+    assert parser.parse_one(orjson.dumps(GOOD)).labels is None
+    dead = parser.parse_one(orjson.dumps({**GOOD, "labels": {"default": False}}))
+    assert isinstance(dead, DeadLetter) and dead.reason == "schema"
+    assert "given twice" in dead.error

@@ -286,7 +286,8 @@ ONE_ROLE = "; a field has one role; the label must never be a feature"
         (roles(features=["g", "g.x"]), "mapping.events.features names 'g.x' and 'g', one inside"),
         (roles(exclude=["g.x", "g"]), "mapping.events.exclude names 'g' and 'g.x', one inside"),
         (roles(features=[]), "mapping.events.features\n  List should have at least 1 item"),
-        (roles(labels="y"), "mapping.events.labels\n  Extra inputs are not permitted"),
+        (roles(labels="y"), "mapping.events.labels\n  Input should be a valid dictionary"),
+        (roles(target="y"), "mapping.events.target\n  Extra inputs are not permitted"),
     ],
 )
 def test_a_bad_events_mapping_fails_at_start_naming_the_key(
