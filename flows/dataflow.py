@@ -1,12 +1,16 @@
 """The dataflow, assembled top to bottom: read it to see where an event goes next.
 
 ```
-events ─┐         ┌─event─▶ features (per entity) ─┬─▶ key by shard ─┐
-labels ─┴─▶ parse ┼─label──────────────────────────┼─▶ key by shard ─┴─▶ score (per shard) ─┐
-                  │                                └─bad (feature function)─────────────────┤
-                  └─bad─────────────────────────────────────────────────────────────────────┤
-                                                         outputs ◀── encode + monitor ◀─────┘
+events ─┐         ┌─event─▶ features (per entity) ─┬─▶ key by model shard ─┐
+labels ─┴─▶ parse ┼─label──────────────────────────┼─▶ key by model shard ─┴─▶ score (per shard) ─┐
+                  │                                └─bad (feature function)───────────────────────┤
+                  └─bad───────────────────────────────────────────────────────────────────────────┤
+                                                               outputs ◀── encode + monitor ◀─────┘
 ```
+
+Every model of the job (`[[models]]`, see flows/scoring/spec.py) has shards of its
+own: an event goes to one shard of each model, a label to one shard of each model
+of its target.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from driftline.flows.features.feature_set import FeatureSet
 from driftline.flows.features.step import FeatureLogic, is_featured, unkeyed
 from driftline.flows.outputs.encode import EncodeOutputs, OutputWatcher
 from driftline.flows.parse.events import Parser
-from driftline.flows.parse.step import ParseInputs, is_keyed, is_label, key_labels
+from driftline.flows.parse.step import ParseInputs, is_keyed, is_label
 from driftline.flows.routing import shard_keys, worker_routes
-from driftline.flows.scoring.step import KeyByShard, ScoreLogic
+from driftline.flows.scoring.spec import scoring_plan
+from driftline.flows.scoring.step import KeyByModel, KeyLabels, ScoreLogic
 
 
 @dataclass
@@ -64,12 +69,12 @@ def build_dataflow(
     """
     features = FeatureSet(settings.features, FeatureFunction.from_config(settings.features))
     workers = settings.run.cluster_workers
-    shards = shard_keys(settings.model.shards, workers)
+    plan = scoring_plan(settings)  # the job's models and their shards' keys
     partitions = shard_keys(workers, workers)  # feature state: one partition per worker
     parse = ParseInputs(
         Parser("events", settings.validation, settings.mapping.events),
         Parser("labels", settings.validation, settings.mapping.labels),
-        shards,
+        plan.targets,
         partitions,
     )
 
@@ -85,19 +90,19 @@ def build_dataflow(
         "features", events.trues, lambda resume: FeatureLogic(features, resume, recovering)
     )
     served = op.branch("route_featured", featured, is_featured)  # or the feature function failed
-    by_shard = op.flat_map_batch("key_by_shard", served.trues, KeyByShard(shards))
-    labels_by_shard = op.flat_map_batch("key_labels", labels.trues, key_labels)
+    by_shard = op.flat_map_batch("key_by_shard", served.trues, KeyByModel(plan))
+    labels_by_shard = op.flat_map_batch("key_labels", labels.trues, KeyLabels(plan))
     scored = op.stateful_batch(
         "score",
         op.merge("to_score", by_shard, labels_by_shard),
-        lambda resume: ScoreLogic(settings, features.version, resume, recovering),
+        lambda resume: ScoreLogic(settings, plan, features.version, resume, recovering),
     )
 
     feature_dead = op.map("feature_dead_letters", served.falses, unkeyed)
     results = op.merge("results", scored, labels.falses, feature_dead)
     # a sink with one partition per worker gets `(worker, (output, json))` items
     # addressed to the worker that scored them, so outputs never change process
-    routes = worker_routes(shards, workers) if getattr(io.outputs, "per_worker", False) else None
+    routes = worker_routes(plan.keys, workers) if getattr(io.outputs, "per_worker", False) else None
     encoded = op.flat_map_batch("encode_outputs", results, EncodeOutputs(monitor, routes))
     op.output("outputs", encoded, io.outputs)
     return flow

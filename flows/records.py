@@ -71,6 +71,7 @@ class Prediction:
     feature_version: str
     shard: str
     latency_ms: float
+    segment: str | None = None  # the segment whose model scored it (model.segment_by)
 
     def to_json(self) -> bytes:
         return orjson.dumps(self)
@@ -110,6 +111,8 @@ class Alert:
     feature: str | None = None
     statistic: dict[str, Any] = field(default_factory=dict)
     events_seen: int = 0
+    segment: str | None = None  # the segment model it is about (model.segment_by)
+    slice: str | None = None  # the slice it is about ("country=BR", model.slices)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,6 +125,10 @@ class Alert:
         s = self.statistic
         where = f"at event {self.event_id} ({self.event_ts}), shard {self.shard}"
         who = f"{self.model} v{self.model_version}"
+        if self.segment is not None:
+            who = f"{self.model}[{self.segment}] v{self.model_version}"
+        if self.slice is not None:
+            who += f" for {self.slice}"
         if self.kind == "concept_drift":
             what = (
                 f"CONCEPT DRIFT [{self.detector}] {who}: error rate "
@@ -183,6 +190,7 @@ class DriftReport:
     kind: Literal["drift_report"] = "drift_report"
     shard: str
     model: str
+    segment: str | None = None
     model_version: int
     feature_version: str
     window_end_event_id: str
@@ -195,6 +203,7 @@ class DriftReport:
     tracked_features: int
     untracked_features: int
     drifted: list[str]
+    slices: dict[str, dict[str, Any]] = field(default_factory=dict)  # "country=BR": figures
 
     def to_json(self) -> bytes:
         return orjson.dumps(self)
@@ -245,6 +254,7 @@ class Classified(NamedTuple):
     event_id: str
     right: bool | None
     baseline_right: bool | None
+    model: str = ""  # which model of the job ("" when a reader does not care)
 
 
 class Regressed(NamedTuple):
@@ -253,6 +263,7 @@ class Regressed(NamedTuple):
     event_id: str
     error: float | None
     baseline_error: float | None
+    model: str = ""
 
 
 Outcome = Classified | Regressed
@@ -261,17 +272,19 @@ Outcome = Classified | Regressed
 Record = Prediction | Alert | DriftReport | DeadLetter | Outcome
 
 
-def outcome_of(task: str, event_id: str, y: Any, y_pred: Any, b_pred: Any) -> Outcome:
-    """What a shard emits for the monitor when a prediction meets its (learnable) label `y`.
-
-    `task` is "classification" or "regression".
+def outcome_of(
+    task: str, event_id: str, y: Any, y_pred: Any, b_pred: Any, model: str = ""
+) -> Outcome:
+    """What a shard emits for the monitor when `model`'s prediction meets its (learnable)
+    label `y`. `task` is "classification" or "regression".
     """
     if task == "regression":
-        return Regressed(event_id, _abs_error(y, y_pred), _abs_error(y, b_pred))
+        return Regressed(event_id, _abs_error(y, y_pred), _abs_error(y, b_pred), model)
     return Classified(
         event_id,
         None if y_pred is None else bool(y_pred == y),
         None if b_pred is None else bool(b_pred == y),
+        model,
     )
 
 

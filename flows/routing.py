@@ -12,7 +12,7 @@ shard i on worker ``i % workers``. Other counts fall back to plain names.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 _ROUTE_MOD_840 = (
@@ -39,14 +39,14 @@ def shard_keys(shards: int, workers: int) -> list[str]:
     return keys
 
 
-def shard_of(event_id: str, keys: list[str]) -> str:
+def shard_of(event_id: str, keys: Sequence[str]) -> str:
     """The model shard of an event (labels carry the id, so they find the same one)."""
     if len(keys) == 1:
         return keys[0]
     return keys[zlib.crc32(event_id.encode()) % len(keys)]
 
 
-def worker_routes(keys: list[str], workers: int) -> dict[str, str]:
+def worker_routes(keys: Sequence[str], workers: int) -> dict[str, str]:
     """The worker (as text) each model shard key is expected on: shard i on i % workers.
 
     Exact when :func:`shard_keys` could place the keys; otherwise only a spread,

@@ -84,22 +84,28 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """List the snapshots of every model store the config names, per model and segment."""
     settings = load(args, {"model.store": args.store})
     from driftline.flows.scoring.store import ModelStore
 
-    infos = ModelStore(settings.model.store).list()
+    stores = list(dict.fromkeys(cfg.store for cfg in settings.model_configs()))
+    infos = [i for store in stores for i in ModelStore(store).list()]
     if not infos:
-        print(f"no snapshots in {settings.model.store}")
+        print(f"no snapshots in {', '.join(map(str, stores))}")
         return 0
+    infos.sort(key=lambda i: (i.model, i.segment or "", i.shard, i.created))
+    width = max(8, *(len(i.model) for i in infos))
+    seg_width = max(7, *(len(i.segment or "-") for i in infos))
     print(
-        f"{'file':<52} {'model':<8} {'ver':>4} {'shard':<8} {'features':<14} "
-        f"{'events':>9} {'metric':>14} {'reason':<13} created"
+        f"{'model':<{width}} {'segment':<{seg_width}} {'ver':>4} {'shard':<8} "
+        f"{'features':<14} {'events':>9} {'metric':>14} {'reason':<13} {'created':<19} file"
     )
     for i in infos:
         value = f"{i.metric} {i.metric_value:.4f}" if i.metric_value is not None else i.metric
         print(
-            f"{i.file:<52} {i.model:<8} {i.version:>4} {i.shard:<8} {i.feature_version:<14} "
-            f"{i.events_seen:>9,} {value:>14} {i.reason:<13} {i.created[:19]}"
+            f"{i.model:<{width}} {i.segment or '-':<{seg_width}} {i.version:>4} {i.shard:<8} "
+            f"{i.feature_version:<14} {i.events_seen:>9,} {value:>14} {i.reason:<13} "
+            f"{i.created[:19]:<19} {i.file}"
         )
         definition = i.definition_version or "(not recorded)"
         print(
@@ -124,39 +130,54 @@ def cmd_models_check(args: argparse.Namespace) -> int:
     from driftline.flows.plugins import PluginError
     from driftline.flows.scoring.definition import check_model
     from driftline.flows.scoring.smoke import SMOKE_ROWS, smoke_inputs, smoke_test
+    from driftline.flows.scoring.spec import InputFilter
 
     rows = getattr(args, "rows", SMOKE_ROWS)
-    try:
-        definition = check_model(settings.model)
-        samples = sample_features(settings, rows)
-        # the inputs a run would serve: raw, window and the feature function's features
-        derive = FeatureFunction.from_config(settings.features)
-        feature_set = FeatureSet(settings.features, derive)
-        inputs = smoke_inputs(feature_set, samples, rows, settings.model.seed)
-        result = smoke_test(definition, settings.model, inputs)
-    except (StartupError, PluginError) as exc:
-        print(f"driftline models check: {exc}", file=sys.stderr)
-        return 2
-    if samples:
-        source = settings.run.source
-        where = "the built-in stream" if source == "builtin" else "files.events_path"
-        origin = f"features of the first {len(samples):,} events of {where}"
-    else:
-        origin = "random numbers: the source cannot be read ahead"
-    cfg = settings.model
-    labels: str = "float (numbers)" if definition.task == "regression" else cfg.label_type
-    if definition.task == "classification" and cfg.classes is not None:
-        labels += f" {cfg.classes}"
-    print(f"model        {definition.name} ({definition.source})")
-    print(f"description  {definition.description}")
-    print(f"task         {definition.task_text}; labels {labels}")
-    print(f"definition   {definition.version}")
-    print(f"feature set  {feature_set.version}")
-    print(
-        f"smoke test   {result.rows:,} rows of up to {result.inputs} inputs ({origin}), "
-        f"synthetic labels: predicted {result.predicted:,}, learned {result.rows:,}, "
-        f"pickled {result.pickled_bytes / 1000:,.1f} kB and restored, {result.seconds:.2f} s"
-    )
+    configs = settings.model_configs()
+    for n, cfg in enumerate(configs):
+        entry = f"models[{n}] ({cfg.id}): " if settings.models else ""
+        try:
+            definition = check_model(cfg)
+            samples = sample_features(settings, rows)
+            # the inputs a run would serve: raw, window and the feature function's features,
+            # less what the model's features_include / features_exclude leave out
+            derive = FeatureFunction.from_config(settings.features)
+            feature_set = FeatureSet(settings.features, derive)
+            inputs = smoke_inputs(feature_set, samples, rows, cfg.seed)
+            if cfg.features_include or cfg.features_exclude:
+                keep = InputFilter(cfg.features_include, cfg.features_exclude)
+                inputs = [keep(x) for x in inputs]
+            result = smoke_test(definition, cfg, inputs)
+        except (StartupError, PluginError) as exc:
+            print(f"driftline models check: {entry}{exc}", file=sys.stderr)
+            return 2
+        if samples:
+            source = settings.run.source
+            where = "the built-in stream" if source == "builtin" else "files.events_path"
+            origin = f"features of the first {len(samples):,} events of {where}"
+        else:
+            origin = "random numbers: the source cannot be read ahead"
+        labels: str = "float (numbers)" if definition.task == "regression" else cfg.label_type
+        if definition.task == "classification" and cfg.classes is not None:
+            labels += f" {cfg.classes}"
+        if n:
+            print()
+        if settings.models:
+            print(f"id           {cfg.id} (target {cfg.target})")
+        print(f"model        {definition.name} ({definition.source})")
+        print(f"description  {definition.description}")
+        print(f"task         {definition.task_text}; labels {labels}")
+        print(f"definition   {definition.version}")
+        print(f"feature set  {feature_set.version}")
+        if cfg.segment_by is not None:
+            print(f"segments     by {cfg.segment_by}, at most {cfg.max_segments:,} live per shard")
+        if cfg.slices:
+            print(f"slices       {', '.join(cfg.slices)}")
+        print(
+            f"smoke test   {result.rows:,} rows of up to {result.inputs} inputs ({origin}), "
+            f"synthetic labels: predicted {result.predicted:,}, learned {result.rows:,}, "
+            f"pickled {result.pickled_bytes / 1000:,.1f} kB and restored, {result.seconds:.2f} s"
+        )
     print("ok")
     return 0
 
@@ -189,20 +210,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from driftline.flows.app.runner import run
     from driftline.flows.scoring.store import ModelStore, warm_start_command
 
-    store = ModelStore(settings.model.store)
-    before = {i.file for i in store.list()}
+    stores = [ModelStore(p) for p in dict.fromkeys(c.store for c in settings.model_configs())]
+    before = {i.file for store in stores for i in store.list()}
     try:
         monitor = run(settings)
     except ValueError as exc:
         print(f"driftline: {exc}", file=sys.stderr)
         return 2
     print(monitor.summary())
-    written = [i for i in store.list() if i.file not in before]
+    written = [(s, i) for s in stores for i in s.list() if i.file not in before]
     if not written:
         print("driftline replay: no model snapshot written (see the warning)", file=sys.stderr)
         return 1
-    latest = written[-1]
-    print(f"model snapshot: {settings.model.store / latest.file} (v{latest.version})")
-    command = warm_start_command(settings, latest.file, args.config)
+    for store, info in written:
+        of = info.model + (f" [{info.segment}]" if info.segment is not None else "")
+        print(f"model snapshot: {store.directory / info.file} ({of} v{info.version})")
+    # one model's snapshot can be named; several models each start from their latest
+    ref = written[-1][1].file if len(written) == 1 else "latest"
+    command = warm_start_command(settings, ref, args.config)
     print(f"warm-start a live run with: {shlex.join(command)}")
     return 0

@@ -26,10 +26,10 @@ from typing import Any
 import orjson
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
-from driftline.flows.config import Settings, StartupError
-from driftline.flows.routing import shard_keys
+from driftline.flows.config import ModelConfig, Settings, StartupError
 from driftline.flows.scoring.definition import ModelDefinition, model_definition
 from driftline.flows.scoring.rule import identity_of
+from driftline.flows.scoring.spec import ModelSpec, scoring_plan
 from driftline.flows.scoring.store import ModelStore, SnapshotInfo, atomic_write
 
 log = logging.getLogger("driftline")
@@ -50,6 +50,9 @@ _SETTING = {
     "model.baseline": "model.baseline",
     "model.rule": "the rule (model.rule@model.rule_version)",
     "feature_version": "feature-set version (the features.* settings)",
+    "model.segment_by": "model.segment_by",
+    "models": "the [[models]] list (each model's id, definition, shards, labels, baseline, "
+    "target and segment_by)",
 }
 _START_OVER = (
     "start a new recovery directory (--recovery-dir / recovery.directory); the trained "
@@ -63,20 +66,33 @@ def state_definition(settings: Settings, feature_version: str) -> dict[str, Any]
     Worker count: it decides the shard and feature-partition keys. Model fields:
     a resumed shard keeps its pickled model, baseline and label checks.
     """
-    model = settings.model
-    definition = model_definition(model)
+    state: dict[str, Any] = {"workers": settings.run.cluster_workers}
+    if settings.models:  # each model's state keys follow the ones before it: all must hold
+        state["models"] = [
+            {"id": cfg.id, **_model_state(cfg), "target": cfg.target, "segment_by": cfg.segment_by}
+            for cfg in settings.models
+        ]
+    else:
+        state.update({f"model.{k}": v for k, v in _model_state(settings.model).items()})
+        if settings.model.segment_by is not None:  # only when set: older stores resume
+            state["model.segment_by"] = settings.model.segment_by
+    state["feature_version"] = feature_version
+    return state
+
+
+def _model_state(cfg: ModelConfig) -> dict[str, Any]:
+    """What a model shard's pickled state depends on (keys as `model.*` would name them)."""
+    definition = model_definition(cfg)
     state: dict[str, Any] = {
-        "workers": settings.run.cluster_workers,
-        "model.name": definition.name,
-        "model.definition": definition.version,
-        "model.shards": model.shards,
-        "model.label_type": model.label_type,
-        "model.classes": model.classes,
-        "model.baseline": model.baseline,
-        "feature_version": feature_version,
+        "name": definition.name,
+        "definition": definition.version,
+        "shards": cfg.shards,
+        "label_type": cfg.label_type,
+        "classes": cfg.classes,
+        "baseline": cfg.baseline,
     }
-    if model.rule is not None:  # only with a rule, so stores made without one still resume
-        state["model.rule"] = str(identity_of(model))
+    if cfg.rule is not None:  # only with a rule, so stores made without one still resume
+        state["rule"] = str(identity_of(cfg))
     return state
 
 
@@ -212,18 +228,36 @@ def check_warm_start(settings: Settings, feature_version: str) -> None:
     every model trained before this release, live ones included, which no replay
     can make again.
     """
-    ref = settings.model.warm_start
+    for spec in scoring_plan(settings).specs:
+        _check_model_warm_start(spec, settings, feature_version)
+
+
+def _check_model_warm_start(spec: ModelSpec, settings: Settings, feature_version: str) -> None:
+    """One model's warm start: each shard's snapshot (a segmented model's: see segments.py)."""
+    cfg = spec.config
+    ref = cfg.warm_start
     if not ref:
         return
-    store = ModelStore(settings.model.store)
-    definition = model_definition(settings.model)
+    store = ModelStore(cfg.store)
+    definition = spec.definition
     checked: set[str] = set()
-    for shard in shard_keys(settings.model.shards, settings.run.cluster_workers):
-        info = store.resolve(ref, definition.name, shard, definition.version)
+    infos: list[SnapshotInfo] = []
+    if cfg.segment_by is None:
+        infos = [store.resolve(ref, spec.name, shard, definition.version) for shard in spec.keys]
+    elif ref != "latest":  # a named snapshot starts every new segment
+        infos = [store.resolve(ref, spec.name)]
+    else:  # each segment from its own latest: those the store holds are checked now
+        infos = [
+            i
+            for i in store.list()
+            if i.model == spec.name and i.segment is not None
+            and i.definition_version in (None, definition.version)
+        ]  # fmt: skip
+    for info in infos:
         if info.file in checked:
             continue
         checked.add(info.file)
-        problems = snapshot_problems(info, settings, feature_version)
+        problems = snapshot_problems(info, cfg, feature_version)
         if problems:
             raise StartupError(
                 f"warm start {info.file} does not fit this run (snapshot -> this run): "
@@ -233,13 +267,12 @@ def check_warm_start(settings: Settings, feature_version: str) -> None:
             )
         model = store.load(info)
         if info.task is None:
-            _check_unrecorded_labels(info, model, settings, definition)
+            _check_unrecorded_labels(info, model, cfg.label_type, definition)
         log.info("warm start", extra={"snapshot": info.file, "version": info.version})
 
 
-def snapshot_problems(info: SnapshotInfo, settings: Settings, feature_version: str) -> list[str]:
+def snapshot_problems(info: SnapshotInfo, cfg: ModelConfig, feature_version: str) -> list[str]:
     """How a snapshot's model differs from the one this run would train, as 'old -> new'."""
-    cfg = settings.model
     definition = model_definition(cfg)
     problems = []
     if info.definition_version is not None:  # recorded: the definition, not its name
@@ -269,12 +302,11 @@ def _class_set(classes: list[bool | int | str] | None) -> set[tuple[str, Any]] |
 
 
 def _check_unrecorded_labels(
-    info: SnapshotInfo, model: Any, settings: Settings, definition: ModelDefinition
+    info: SnapshotInfo, model: Any, label_type: str, definition: ModelDefinition
 ) -> None:
     """A snapshot without a recorded label type: judge by the classes its model predicts."""
     if definition.task != "classification":
         return
-    label_type = settings.model.label_type
     classes = _predicted_classes(model)
     if any(isinstance(c, str) != (label_type == "str") for c in classes):
         raise StartupError(

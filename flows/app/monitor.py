@@ -59,6 +59,40 @@ class Mean:
 
 
 @dataclass
+class ModelFigures:
+    """A further model's share of the run (the first model's are the monitor's own)."""
+
+    scored: int = 0
+    labelled: int = 0
+    baseline: str | None = None
+    model: Mean = field(default_factory=Mean)  # accuracy, or MAE for a regressor
+    base: Mean = field(default_factory=Mean)
+    regression: bool = False
+
+    def outcome(self, outcome: Outcome) -> None:
+        self.labelled += 1
+        if isinstance(outcome, Regressed):
+            self.regression = True
+            right, base = outcome.error, outcome.baseline_error
+        else:
+            right, base = outcome.right, outcome.baseline_right
+        if right is not None:
+            self.model.add(right)
+        if base is not None:
+            self.base.add(base)
+
+    def line(self, name: str) -> str:
+        m, b = self.model.value, self.base.value
+        metric, d = ("MAE", _decimals(m, b)) if self.regression else ("accuracy", 4)
+        lift = f"  lift {m - b:+.{d}f}" if m is not None and b is not None else ""
+        return (
+            f"{'model ' + name:<16} {metric} {_fig(m, d)}  {baseline_label(self.baseline)} "
+            f"{_fig(b, d)}{lift if not self.regression else ''}  "
+            f"({self.scored:,} scored, {self.labelled:,} labelled)"
+        )
+
+
+@dataclass
 class RunMonitor:
     """Collects run facts from output records; prints alerts and progress.
 
@@ -72,6 +106,9 @@ class RunMonitor:
     out: TextIO = field(default_factory=lambda: sys.stderr)
     progress_format: Literal["text", "json"] = "text"
     resumed: bool = False
+    # the job's model names: the figures below are the first's, `others` the rest's
+    models: list[str] = field(default_factory=list)
+    others: dict[str, ModelFigures] = field(default_factory=dict)
     refusal_warning_after: int = 200  # refused labels, none accepted, before a warning
     started: float = field(default_factory=time.time)
     scored: int = 0
@@ -109,7 +146,21 @@ class RunMonitor:
     def regression(self) -> bool:
         return bool(self.model_mae.n or self.baseline_mae.n)
 
+    def _other(self, model: str) -> ModelFigures | None:
+        """The figures of a further model of the job; None for the first (or only) one."""
+        if not self.models or not model or model == self.models[0]:
+            return None
+        figures = self.others.get(model)
+        if figures is None:
+            figures = self.others[model] = ModelFigures()
+        return figures
+
     def prediction(self, rec: Prediction) -> None:
+        other = self._other(rec.model)
+        if other is not None:
+            other.scored += 1
+            other.baseline = other.baseline or rec.baseline_model
+            return
         self.scored += 1
         if isinstance(rec, LatePrediction):
             self.late += 1
@@ -119,6 +170,10 @@ class RunMonitor:
 
     def outcome(self, outcome: Outcome) -> None:
         """A prediction met its label (inline or delayed)."""
+        other = self._other(outcome.model)
+        if other is not None:
+            other.outcome(outcome)
+            return
         self.labelled += 1
         if isinstance(outcome, Regressed):
             self._regressed(outcome)
@@ -223,11 +278,14 @@ class RunMonitor:
         lines = ["", "driftline run summary", _RULE]
         if self.resumed:
             lines.append(f"covers           {RESUMED}")
+        if len(self.models) > 1:
+            lines.append(f"models           {', '.join(self.models)} (figures: {self.models[0]})")
         lines += [
             f"events scored    {self.scored:,} in {elapsed:.1f} s "
             f"({self.scored / elapsed:,.0f} events/s), late {self.late:,}",
             f"dead letters     {self.dead_letters:,}" + (f" ({reasons})" if reasons else ""),
             self._labels_line(),
+            *(self.others[name].line(name) for name in self.models[1:] if name in self.others),
             f"alerts           {_listing(Counter(a.kind for a in self.alerts)) or 'none'}",
         ]
         lines += [self._drift_line(point, span) for point in drift_points or []]

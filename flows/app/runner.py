@@ -31,8 +31,9 @@ from driftline.flows.dataflow import FlowIO, build_dataflow
 from driftline.flows.features.feature_set import feature_set_version
 from driftline.flows.features.startup import check_feature_function
 from driftline.flows.outputs import telemetry
-from driftline.flows.scoring.definition import check_model, model_definition
+from driftline.flows.scoring.definition import check_model
 from driftline.flows.scoring.rule import baseline_name, check_rule
+from driftline.flows.scoring.spec import scoring_plan
 
 log = logging.getLogger("driftline")
 
@@ -56,8 +57,7 @@ def run(
 
 def preflight(settings: Settings, feature_version: str) -> None:
     """Everything that can be found wrong before the flow starts, in the order a user fixes it."""
-    check_model(settings.model)  # importable, an estimator fitting the labels, pickles
-    check_rule(settings)
+    check_models(settings)  # importable, estimators fitting the labels, rules that load
     check_kafka(settings)
     check_output_directory(settings)
     check_mapped_fields(
@@ -68,6 +68,22 @@ def preflight(settings: Settings, feature_version: str) -> None:
     check_window_fields(settings, sample_features(settings, SAMPLE_EVENTS))
     check_feature_function(settings.features, lambda: sample_events(settings, SAMPLE_EVENTS))
     check_warm_start(settings, feature_version)
+
+
+def check_models(settings: Settings) -> None:
+    """Each model of the job: its definition resolves and fits its labels, its rule loads.
+
+    With `[[models]]` the error names the entry (``models[1] (churn): model.classes ...``).
+    """
+    several = bool(settings.models)
+    for i, cfg in enumerate(settings.model_configs()):
+        try:
+            check_model(cfg)
+            check_rule(cfg, settings.drift_for(cfg).on_concept_drift)
+        except StartupError as exc:
+            if not several:
+                raise
+            raise type(exc)(f"models[{i}] ({cfg.id}): {exc}") from exc
 
 
 def _serve_metrics(settings: Settings) -> None:
@@ -101,6 +117,7 @@ def _run(
         progress_format=settings.run.log_format,
         resumed=resumed,
     )
+    monitor.models = [spec.name for spec in scoring_plan(settings).specs]
     io = io or build_io(settings)
     epoch = settings.run.epoch_interval if recovery is None else settings.recovery.snapshot_interval
     flow = build_dataflow(settings, io, monitor, recovering=recovery is not None)
@@ -118,9 +135,18 @@ def _run(
             **kafka,
             "source": settings.run.source,
             "sink": settings.run.sink,
-            "model": model_definition(settings.model).name,
-            "definition_version": model_definition(settings.model).version,
-            "baseline": baseline_name(settings.model),
+            "models": [
+                {
+                    "model": spec.name,
+                    "definition_version": spec.definition.version,
+                    "baseline": baseline_name(spec.config),
+                    "target": spec.target,
+                    "shards": len(spec.keys),
+                    **({"segment_by": spec.config.segment_by} if spec.config.segment_by else {}),
+                    **({"slices": spec.config.slices} if spec.config.slices else {}),
+                }
+                for spec in scoring_plan(settings).specs
+            ],
             "feature_version": feature_version,
             "workers": settings.run.workers,
         },

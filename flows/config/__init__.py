@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     sinks: SinkConfig = Field(default_factory=SinkConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    models: list[ModelConfig] = Field(
+        default_factory=list,
+        description="Several models in one job ([[models]], each with an `id`); none = [model].",
+    )
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
@@ -76,6 +80,53 @@ class Settings(BaseSettings):
         if run.process_id is not None and run.process_id >= len(run.addresses):
             raise ValueError(f"run.process_id {run.process_id} has no address")
         return self
+
+    @model_validator(mode="after")
+    def _models_are_distinct(self) -> Settings:
+        """`[[models]]` entries: each named once, each drift override valid; `[model]`
+        then only holds what they share (:attr:`ModelConfig.SHARED`)."""
+        for i, entry in enumerate(self.models):
+            where = f"models[{i}]" + (f" ({entry.id})" if entry.id else "")
+            if entry.id is None:
+                raise ValueError(
+                    f'{where}.id: every [[models]] entry needs an id, e.g. id = "fraud"'
+                )
+        ids = [entry.id for entry in self.models]
+        twice = sorted({i for i in ids if ids.count(i) > 1 and i is not None})
+        if twice:
+            raise ValueError(f"models: id {twice[0]!r} names two models; ids must differ")
+        if self.models:
+            own = sorted(self.model.model_fields_set - set(ModelConfig.SHARED))
+            if own:
+                raise ValueError(
+                    f"model.{own[0]} is set while [[models]] lists the models: set it in each "
+                    f"[[models]] entry (models[i].{own[0]}); [model] may only hold what they "
+                    f"share: {', '.join(ModelConfig.SHARED)}"
+                )
+            for entry in self.models:
+                for key in ModelConfig.SHARED:
+                    if key in self.model.model_fields_set and key not in entry.model_fields_set:
+                        entry.__dict__[key] = getattr(self.model, key)
+        for i, cfg in enumerate(self.model_configs()):
+            if cfg.drift:
+                where = f"models[{i}]" if self.models else "model"
+                try:
+                    self.drift_for(cfg)
+                except ValidationError as exc:
+                    err = exc.errors(include_url=False)[0]
+                    loc = ".".join(str(p) for p in err["loc"])
+                    raise ValueError(f"{where}.drift.{loc}: {err['msg']}") from None
+        return self
+
+    def model_configs(self) -> list[ModelConfig]:
+        """The job's models: the `[[models]]` entries, or the one `[model]`."""
+        return list(self.models) if self.models else [self.model]
+
+    def drift_for(self, cfg: ModelConfig) -> DriftConfig:
+        """The drift settings of a model: the job's `[drift]` with its own overrides."""
+        if not cfg.drift:
+            return self.drift
+        return DriftConfig.model_validate({**self.drift.model_dump(), **cfg.drift})
 
     @model_validator(mode="after")
     def _source_has_inputs(self) -> Settings:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from driftline.flows.config.base import PositiveDuration, _Section
+from driftline.flows.config.mapping import DEFAULT_TARGET
 
 
 class PipelineStep(_Section):
@@ -21,11 +22,83 @@ class PipelineStep(_Section):
 
 
 class ModelConfig(_Section):
-    """The model: one of `name`, `estimator`, `pipeline` or `factory` (see
-    flows/scoring/definition.py), its labels, shards, snapshots and warm start."""
+    """A model: one of `name`, `estimator`, `pipeline` or `factory` (see
+    flows/scoring/definition.py), its labels, shards, snapshots and warm start, and
+    what it serves (its label target, inputs, segments and slices).
+
+    `[model]` is the job's one model; `[[models]]` lists several, each a table of
+    these settings with an `id` of its own (see :class:`~driftline.flows.config.Settings`).
+    """
 
     #: The ways to name the model; exactly one is used (`name` defaults to "logreg").
     MODEL_KINDS: ClassVar[tuple[str, ...]] = ("name", "estimator", "pipeline", "factory")
+    #: Settings a `[[models]]` entry takes from `[model]` when it does not set them
+    #: (so `--store`, `--warm-start` and `--snapshot-on-end` reach every model).
+    SHARED: ClassVar[tuple[str, ...]] = (
+        "store",
+        "snapshot_every",
+        "snapshot_on_end",
+        "warm_start",
+        "seed",
+        "rolling_window",
+    )
+
+    id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="The model's own name, stamped on its predictions, alerts, metrics and "
+        "snapshots (required in [[models]]; default: the definition's name, e.g. logreg).",
+    )
+    target: str = Field(
+        DEFAULT_TARGET,
+        min_length=1,
+        max_length=256,
+        description='The label target it learns: labels without a "target" are "default"\'s.',
+    )
+    features_include: list[str] = Field(
+        default_factory=list,
+        description="Input names (shell patterns: 'amount*') the model is served; none = all. "
+        "A text feature's one-hot inputs (name=value) go by its name.",
+    )
+    features_exclude: list[str] = Field(
+        default_factory=list, description="Input names (shell patterns) never served to it."
+    )
+    drift: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides of the job's [drift] settings for this model (same keys).",
+    )
+    segment_by: str | None = Field(
+        None,
+        min_length=1,
+        description="An event field: one model instance per value of it (its own metrics, "
+        "drift monitors, challenger and snapshots).",
+    )
+    max_segments: int = Field(
+        1000,
+        ge=1,
+        description="Live segment models per shard; beyond it the least recently seen is "
+        "snapshotted to the store and evicted (it is restored when its segment returns).",
+    )
+    segment_start: Literal["fresh", "parent"] = Field(
+        "fresh",
+        description="A new segment's model: fresh, or a copy of a parent model that learns "
+        "from every segment's labels.",
+    )
+    slices: list[str] = Field(
+        default_factory=list,
+        description="Event fields to monitor the model per value of (rolling metric, lift, "
+        "error-rate drift), without separate models.",
+    )
+    slice_values: int = Field(
+        1000, ge=1, description="Distinct values watched per slice field; later ones are 'other'."
+    )
+    slice_top: int = Field(
+        10,
+        ge=1,
+        description="Slice values per field exported to Prometheus (by traffic), plus 'other'.",
+    )
 
     name: str | None = Field(
         None, description="Catalog model: logreg, hat, arf, linreg, hatr (default logreg)."
@@ -119,8 +192,8 @@ class ModelConfig(_Section):
                 f"model.{given[0]} and model.{given[1]} are both set: they are alternatives "
                 "(a catalog name, a River class with params, a pipeline or a factory); keep one"
             )
-        if not given:
-            self.name = "logreg"
+        if not given:  # the default, not marked as set (a [[models]] check tells them apart)
+            self.__dict__["name"] = "logreg"
         companions = {
             "params": ("estimator", "a pipeline step has its own params"),
             "factory_params": ("factory", "keyword arguments of the factory"),
@@ -134,6 +207,25 @@ class ModelConfig(_Section):
                 "model.version is required with model.factory: the factory's code cannot be "
                 "hashed, so its version string (bumped when the code changes) is part of the "
                 'model-definition version, e.g. version = "2026-11-27"'
+            )
+        return self
+
+    @field_validator("features_include", "features_exclude", "slices")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not name.strip():
+                raise ValueError("names an empty field; give a field name")
+        if len(set(names)) != len(names):
+            raise ValueError(f"names a field twice: {names}")
+        return names
+
+    @model_validator(mode="after")
+    def _segments_and_slices(self) -> ModelConfig:
+        if self.segment_by is not None and self.segment_by in self.slices:
+            raise ValueError(
+                f"model.slices names {self.segment_by!r}, the model's segment_by field: each "
+                "segment has its own model and metrics already; drop it from slices"
             )
         return self
 

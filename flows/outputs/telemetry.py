@@ -11,6 +11,7 @@ Steps update counters once per batch, not once per event, to keep the hot path c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter as Tally
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 if TYPE_CHECKING:  # the scoring step reports through here; telemetry only reads them
     from driftline.flows.drift import DataDriftMonitor
     from driftline.flows.records import DeadLetter
-    from driftline.flows.scoring.shard import ModelShard, ShardStats
+    from driftline.flows.scoring.instance import ModelInstance, ShardStats
+    from driftline.flows.scoring.shard import ModelShard
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +55,58 @@ SCORING_LATENCY = Histogram(
 MODEL_METRIC = Gauge(
     "driftline_model_metric",
     "Rolling prequential metric of the model and the baseline (scorer); `baseline` names "
-    "the run's baseline: prior, no_change or rule PATH@VERSION.",
-    ["model", "metric", "scorer", "baseline"],
+    "the run's baseline: prior, no_change or rule PATH@VERSION; `segment` the segment's "
+    "model (model.segment_by; empty for an unsegmented model).",
+    ["model", "segment", "metric", "scorer", "baseline"],
     registry=REGISTRY,
 )
 MODEL_LIFT = Gauge(
     "driftline_model_lift",
     "How much better the model's rolling metric is than the baseline's (positive = better).",
-    ["model", "metric", "baseline"],
+    ["model", "segment", "metric", "baseline"],
+    registry=REGISTRY,
+)
+SLICE_METRIC = Gauge(
+    "driftline_slice_metric",
+    "Rolling metric of the model and the baseline (scorer) on one slice value (model.slices); "
+    "per field the model.slice_top values with the most events, and 'other' for the rest.",
+    ["model", "segment", "slice", "value", "metric", "scorer"],
+    registry=REGISTRY,
+)
+SEGMENTS = Counter(
+    "driftline_segments",
+    "Segment models by what happened: created, evicted (beyond model.max_segments, to the "
+    "model store), restored (from the store, when their segment came back).",
+    ["model", "event"],
+    registry=REGISTRY,
+)
+LIVE_SEGMENTS = Gauge(
+    "driftline_live_segments",
+    "Segment models a model shard holds in memory (model.max_segments bounds it).",
+    ["model", "shard"],
+    registry=REGISTRY,
+)
+PREDICTIONS = Counter(
+    "driftline_predictions",
+    "Predictions by model (each event is scored by every model of the job).",
+    ["model"],
     registry=REGISTRY,
 )
 DRIFT_ALERTS = Counter(
     "driftline_drift_alerts", "Alerts raised.", ["kind", "detector"], registry=REGISTRY
 )
 MODEL_VERSION = Gauge(
-    "driftline_model_version", "Current model version.", ["model", "shard"], registry=REGISTRY
+    "driftline_model_version",
+    "Current model version.",
+    ["model", "shard", "segment"],
+    registry=REGISTRY,
 )
-LABELS = Counter("driftline_labels", "Labels by outcome.", ["outcome"], registry=REGISTRY)
+LABELS = Counter(
+    "driftline_labels",
+    "Labels by outcome, per model (a label reaches every model of its target).",
+    ["outcome", "model"],
+    registry=REGISTRY,
+)
 PENDING_LABELS = Gauge(
     "driftline_pending_labels", "Scored events waiting for a label.", registry=REGISTRY
 )
@@ -136,43 +173,88 @@ def count_dead_letters(dead: list[DeadLetter]) -> None:
 
 @dataclass(slots=True)
 class ReportedLabels:
-    """What a scoring step last reported of its shard's label join.
+    """What a scoring step last reported of its shard: label join and instances.
 
     The join counts its outcomes and pending labels in total; Prometheus counters
-    take increments, so each batch reports the change since the last one.
+    take increments, so each batch reports the change since the last one. An
+    instance's metrics are reported when it learned since (`labelled`, by instance).
     """
 
     outcomes: Tally[str] = field(default_factory=Tally)
     pending: int = 0
+    labelled: dict[int, int] = field(default_factory=dict)
 
 
-def report_shard_batch(shard: ModelShard, stats: ShardStats, last: ReportedLabels) -> None:
-    """Move a shard's metrics once for a batch (once per batch keeps the hot path cheap)."""
-    EVENTS.labels("scored").inc(stats.scored)
-    observe = SCORING_LATENCY.observe
-    for seconds in stats.latencies:
-        observe(seconds)
-    if stats.late:
-        LATE_EVENTS.inc(stats.late)
-        EVENTS.labels("late").inc(stats.late)
-    if stats.out_of_order:
-        OUT_OF_ORDER.inc(stats.out_of_order)
+def report_shard_batch(
+    shard: ModelShard, stats: ShardStats, last: ReportedLabels, primary: bool = True
+) -> None:
+    """Move a shard's metrics once for a batch (once per batch keeps the hot path cheap).
+
+    `primary`: a shard of the job's first model, whose scored events count as the
+    job's events (every model scores every event; each counts its predictions).
+    """
+    if primary:
+        EVENTS.labels("scored").inc(stats.scored)
+        observe = SCORING_LATENCY.observe
+        for seconds in stats.latencies:
+            observe(seconds)
+        if stats.late:
+            LATE_EVENTS.inc(stats.late)
+            EVENTS.labels("late").inc(stats.late)
+        if stats.out_of_order:
+            OUT_OF_ORDER.inc(stats.out_of_order)
+    if stats.scored:
+        PREDICTIONS.labels(shard.name).inc(stats.scored)
     if stats.labelled:
-        _report_model_metric(shard)
-    MODEL_VERSION.labels(shard.model_name, shard.shard).set(shard.policy.version)
+        for instance in shard.instances():
+            if last.labelled.get(id(instance)) != instance.labelled:
+                last.labelled[id(instance)] = instance.labelled
+                _report_model_metric(instance)
+                MODEL_VERSION.labels(
+                    instance.model_name, instance.shard, instance.segment or ""
+                ).set(instance.policy.version)
+        if len(last.labelled) > 4 * (shard.spec.config.max_segments + 1):  # evicted ones
+            live = {id(i) for i in shard.instances()}
+            last.labelled = {k: v for k, v in last.labelled.items() if k in live}
+    elif not last.labelled:  # the version serves before any label
+        for instance in shard.instances():
+            MODEL_VERSION.labels(instance.model_name, instance.shard, instance.segment or "").set(
+                instance.policy.version
+            )
+    if shard.segments is not None:
+        LIVE_SEGMENTS.labels(shard.name, shard.shard).set(len(shard.segments))
     _report_labels(shard, last)
 
 
-def _report_model_metric(shard: ModelShard) -> None:
-    """The rolling metric of the model and of the baseline, and the model's lift over it."""
-    metric = shard.metric_name
-    model_value, base_value = shard.rolling.get(), shard.baseline_rolling.get()
-    model, baseline = shard.model_name, shard.baseline_name
-    MODEL_METRIC.labels(model, metric, "model", baseline).set(model_value)
-    MODEL_METRIC.labels(model, metric, "baseline", baseline).set(base_value)
-    better = shard.metric.bigger_is_better
+def _report_model_metric(instance: ModelInstance) -> None:
+    """The rolling metric of the model and of the baseline, its lift, and its slices'."""
+    metric = instance.metric_name
+    model_value, base_value = instance.rolling.get(), instance.baseline_rolling.get()
+    model, baseline, segment = instance.model_name, instance.baseline_name, instance.segment or ""
+    MODEL_METRIC.labels(model, segment, metric, "model", baseline).set(model_value)
+    MODEL_METRIC.labels(model, segment, metric, "baseline", baseline).set(base_value)
+    better = instance.metric.bigger_is_better
     lift = model_value - base_value if better else base_value - model_value
-    MODEL_LIFT.labels(model, metric, baseline).set(lift)
+    MODEL_LIFT.labels(model, segment, metric, baseline).set(lift)
+    slices = instance.slices
+    if slices is not None:
+        for name, value, model_metric, base_metric in slices.exported():
+            SLICE_METRIC.labels(model, segment, name, value, metric, "model").set(model_metric)
+            SLICE_METRIC.labels(model, segment, name, value, metric, "baseline").set(base_metric)
+
+
+def forget_instance(instance: ModelInstance) -> None:
+    """An evicted segment's series go, so Prometheus holds the live segments only."""
+    segment = instance.segment or ""
+    model, metric, baseline = instance.model_name, instance.metric_name, instance.baseline_name
+    for gauge, labels in (
+        (MODEL_METRIC, (model, segment, metric, "model", baseline)),
+        (MODEL_METRIC, (model, segment, metric, "baseline", baseline)),
+        (MODEL_LIFT, (model, segment, metric, baseline)),
+        (MODEL_VERSION, (model, instance.shard, segment)),
+    ):
+        with contextlib.suppress(KeyError):  # never reported (it learned nothing)
+            gauge.remove(*labels)
 
 
 def _report_labels(shard: ModelShard, last: ReportedLabels) -> None:
@@ -180,7 +262,7 @@ def _report_labels(shard: ModelShard, last: ReportedLabels) -> None:
     outcomes = shard.join.outcomes
     if outcomes != last.outcomes:
         for outcome, n in (outcomes - last.outcomes).items():
-            LABELS.labels(outcome).inc(n)
+            LABELS.labels(outcome, shard.name).inc(n)
         last.outcomes = Tally(outcomes)
     pending = len(shard.join)
     if pending != last.pending:
@@ -188,10 +270,10 @@ def _report_labels(shard: ModelShard, last: ReportedLabels) -> None:
         last.pending = pending
 
 
-def report_data_window(shard: str, data: DataDriftMonitor) -> None:
-    """A shard's data window closed: the feature names it watches and those it cannot."""
-    TRACKED_FEATURES.labels(shard).set(len(data.columns))
-    UNTRACKED_FEATURES.labels(shard).set(data.untracked)
+def report_data_window(instance: ModelInstance, data: DataDriftMonitor) -> None:
+    """An instance's data window closed: the feature names it watches and those it cannot."""
+    TRACKED_FEATURES.labels(instance.shard).set(len(data.columns))
+    UNTRACKED_FEATURES.labels(instance.shard).set(data.untracked)
     if data.untracked_values:
         UNTRACKED_FEATURE_VALUES.inc(data.untracked_values)
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any, TypeGuard
 
+from driftline.flows.config.mapping import DEFAULT_TARGET
 from driftline.flows.outputs import telemetry
-from driftline.flows.parse.events import Event, LabelBytes, Parser
-from driftline.flows.records import DeadLetter
+from driftline.flows.parse.events import Event, Label, LabelBytes, Parser, to_json
+from driftline.flows.records import DeadLetter, dead_letter
 from driftline.flows.routing import grouped, shard_of
 from driftline.flows.scoring.labels import ArrivedLabel
-
-if TYPE_CHECKING:
-    from driftline.flows.features.feature_set import Featured
 
 #: Events of one feature partition in a batch: `(partition, [(seq, ingest, Event), ...])`.
 EventGroup = tuple[str, list[tuple[int, float, Event]]]
@@ -28,17 +26,18 @@ class ParseInputs:
     Events become `(partition, [(seq, ingest, Event), ...])`: one item per
     feature partition per batch, so bytewax moves (and, between processes,
     pickles) a few lists instead of one item per event. Labels (raw messages of type
-    :class:`LabelBytes`) become :class:`ArrivedLabel` for their model shard, and
-    anything unusable a :class:`DeadLetter`. `seq` numbers arrivals so the
-    scoring step can restore the order the keyed feature step grouped by entity.
+    :class:`LabelBytes`) become :class:`ArrivedLabel` (a label whose target no model
+    learns, `targets`, a dead letter), and anything unusable a :class:`DeadLetter`.
+    `seq` numbers arrivals so the scoring step can restore the order the keyed
+    feature step grouped by entity.
     """
 
     def __init__(
-        self, events: Parser, labels: Parser, shards: list[str], partitions: list[str]
+        self, events: Parser, labels: Parser, targets: frozenset[str], partitions: list[str]
     ) -> None:
         self.events = events
         self.labels = labels
-        self.shards = shards
+        self.targets = targets
         self.partitions = partitions
         self._seq = itertools.count()
 
@@ -66,14 +65,29 @@ class ParseInputs:
             dead.extend(parsed.dead)
         if label_raws:
             parsed = self.labels.parse_batch(label_raws)
-            shards = self.shards
-            out.extend(
-                ArrivedLabel(lb, next(seq), ingest, shard_of(lb.id, shards)) for lb in parsed.good
-            )
+            targets = self.targets
+            for lb in parsed.good:
+                if (lb.target or DEFAULT_TARGET) in targets:
+                    out.append(ArrivedLabel(lb, next(seq), ingest))
+                else:
+                    dead.append(self._untargeted(lb))
             dead.extend(parsed.dead)
         telemetry.count_dead_letters(dead)
         out.extend(dead)
         return out
+
+    def _untargeted(self, label: Label) -> DeadLetter:
+        """The dead letter of a label for a target no model of the job learns."""
+        target = label.target or DEFAULT_TARGET
+        return dead_letter(
+            to_json(label),
+            f"label target {target!r} is learned by no model of this job; targets: "
+            f"{', '.join(sorted(self.targets))} (model.target / models[i].target)",
+            stage="parse",
+            reason="target",
+            source="labels",
+            whole=True,
+        )
 
 
 def is_keyed(item: ParsedItem) -> TypeGuard[EventGroup]:
@@ -84,11 +98,3 @@ def is_keyed(item: ParsedItem) -> TypeGuard[EventGroup]:
 def is_label(item: ParsedItem) -> TypeGuard[ArrivedLabel]:
     """Routes the rest: labels go to their model shard, dead letters to the output."""
     return item.__class__ is ArrivedLabel
-
-
-def key_labels(items: list[ArrivedLabel]) -> list[tuple[str, list[Featured | ArrivedLabel]]]:
-    """`flat_map_batch` step: labels grouped by their model shard.
-
-    Typed as the groups of featured events are, as the scoring step takes both.
-    """
-    return grouped((a.shard, a) for a in items)

@@ -14,11 +14,11 @@ from driftline.flows.outputs import telemetry
 from driftline.flows.records import Alert, DriftReport, Record
 
 if TYPE_CHECKING:  # the functions read the shard's state; the shard calls them
-    from driftline.flows.scoring.shard import ModelShard
+    from driftline.flows.scoring.instance import ModelInstance
 
 
 def window_closed(
-    shard: ModelShard, signals: list[DataSignal], event_id: str, ts: Any
+    shard: ModelInstance, signals: list[DataSignal], event_id: str, ts: Any
 ) -> list[Record]:
     """A data window closed: its drift report, and one grouped alert for its shifts.
 
@@ -26,7 +26,7 @@ def window_closed(
     `drift.data_max_features` (`untracked_features`): those are not watched.
     """
     data = shard.data
-    telemetry.report_data_window(shard.shard, data)
+    telemetry.report_data_window(shard, data)
     out: list[Record] = []
     if data.report is not None or data.untracked:
         concept = shard.concept
@@ -34,6 +34,7 @@ def window_closed(
             DriftReport(
                 shard=shard.shard,
                 model=shard.model_name,
+                segment=shard.segment,
                 model_version=shard.policy.version,
                 feature_version=shard.feature_version,
                 window_end_event_id=event_id,
@@ -46,6 +47,7 @@ def window_closed(
                 tracked_features=len(data.columns),
                 untracked_features=data.untracked,
                 drifted=sorted(s.feature for s in signals),
+                slices=shard.slices.report() if shard.slices is not None else {},
             )
         )
     if signals:
@@ -53,7 +55,7 @@ def window_closed(
     return out
 
 
-def _data_alert(shard: ModelShard, signals: list[DataSignal], event_id: str, ts: Any) -> Alert:
+def _data_alert(shard: ModelInstance, signals: list[DataSignal], event_id: str, ts: Any) -> Alert:
     """One alert for every feature that shifted in the same window (strongest first)."""
     signals = sorted(signals, key=lambda s: s.ks, reverse=True)
     top = signals[0]
@@ -73,6 +75,7 @@ def _data_alert(shard: ModelShard, signals: list[DataSignal], event_id: str, ts:
             "features": {s.feature: _shift(s) for s in signals},
         },
         events_seen=shard.seen,
+        segment=shard.segment,
     )
 
 

@@ -23,12 +23,11 @@ from driftline.flows.scoring.challenger import NOT_PREDICTED
 
 @dataclass(slots=True)
 class ArrivedLabel:
-    """A parsed label on its way to its model shard."""
+    """A parsed label on its way to the shards of its target's models."""
 
     label: Label
     seq: int
     ingest: float
-    shard: str
 
 
 @dataclass(slots=True)
@@ -43,6 +42,8 @@ class Served:
     b_pred: Any
     model_version: int
     c_pred: Any = NOT_PREDICTED  # the challenger's prediction, when one was training
+    segment: str | None = None  # the segment whose model served it (model.segment_by)
+    slices: tuple[str, ...] | None = None  # its value of each model.slices field
 
 
 def _bounded_add(store: OrderedDict[str, Any], key: str, value: Any, limit: int) -> bool:

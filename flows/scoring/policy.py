@@ -12,28 +12,45 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from driftline.flows.config import Settings
+from driftline.flows.config import DriftConfig, ModelConfig
 from driftline.flows.records import Alert
 from driftline.flows.scoring.challenger import NOT_PREDICTED, Challenge, Verdict
 from driftline.flows.scoring.labels import Served
 from driftline.flows.scoring.rule import is_rule
-from driftline.flows.scoring.store import InputNames, ModelStore
+from driftline.flows.scoring.store import InputNames, ModelStore, SnapshotInfo
 
-if TYPE_CHECKING:  # the shard owns its policy; the policy reads and swaps the shard's model
-    from driftline.flows.scoring.shard import ModelShard
+if TYPE_CHECKING:  # the instance owns its policy; the policy reads and swaps its model
+    from driftline.flows.scoring.instance import ModelInstance
 
 log = logging.getLogger(__name__)
 
 
-class RetrainingPolicy:
-    """Versions, challenger and model-store snapshots of one shard's champion model."""
+@dataclass(frozen=True, slots=True)
+class Start:
+    """What a new model instance starts from instead of a fresh model: a snapshot
+    from the model store (a warm start, or a segment evicted earlier), or a copy of
+    its segments' parent model."""
 
-    def __init__(self, owner: ModelShard, settings: Settings) -> None:
-        cfg = settings.model
+    model: Any  # a River model
+    version: int
+    inputs: InputNames
+
+
+def stored_start(store: ModelStore, info: SnapshotInfo, derived: frozenset[str]) -> Start:
+    """A snapshot of the store as a start: its version and learned inputs carry on, so
+    the store's lineage and warm-start checks hold."""
+    return Start(store.load(info), info.version, InputNames.warm_started(derived, info))
+
+
+class RetrainingPolicy:
+    """Versions, challenger and model-store snapshots of one instance's champion model."""
+
+    def __init__(self, owner: ModelInstance, cfg: ModelConfig, drift: DriftConfig) -> None:
         self.owner = owner
-        self.drift = settings.drift
+        self.drift = drift
         self.store = ModelStore(cfg.store)
         self.snapshot_every = cfg.snapshot_every
         self.seed = cfg.seed
@@ -42,25 +59,16 @@ class RetrainingPolicy:
         self.challenge: Challenge | None = None
         # labelled examples a new challenger learns first (drift.challenger_warm_start)
         self.recent: deque[tuple[dict[str, float], Any]] = deque(
-            maxlen=max(settings.drift.challenger_warm_start, 1)
+            maxlen=max(drift.challenger_warm_start, 1)
         )
 
-    def first_model(
-        self, derived: frozenset[str], warm_start: str | None
-    ) -> tuple[Any, InputNames]:
-        """The champion to start from and the raw inputs it has learned.
-
-        A fresh model, or the snapshot `warm_start` (`model.warm_start`) names: its
-        version and learned inputs carry on, so the store's lineage and checks hold.
-        """
-        owner = self.owner
-        if not warm_start:
-            return owner.definition.build(self.seed), InputNames(derived)
-        info = self.store.resolve(
-            warm_start, owner.model_name, owner.shard, owner.definition.version
-        )
-        self.version = self.latest_version = info.version
-        return self.store.load(info), InputNames.warm_started(derived, info)
+    def first_model(self, derived: frozenset[str], start: Start | None) -> tuple[Any, InputNames]:
+        """The champion to start from and the raw inputs it has learned: a fresh
+        model, or `start` (whose version carries on)."""
+        if start is None:
+            return self.owner.definition.build(self.seed), InputNames(derived)
+        self.version = self.latest_version = start.version
+        return start.model, start.inputs
 
     def challenger_prediction(self, x: dict[str, float]) -> Any:
         """The challenger's prediction for `x`, kept with the served event to compare later."""
@@ -145,8 +153,8 @@ class RetrainingPolicy:
         owner.concept.reset()
         return owner.alert("model_reset", at, {"from_version": old, "reason": "concept drift"})
 
-    def snapshot(self, reason: str, metric_value: float | None = None) -> None:
-        """Write the champion to the model store (never fails the stream).
+    def snapshot(self, reason: str, metric_value: float | None = None) -> SnapshotInfo | None:
+        """Write the champion to the model store (never fails the stream: None when it could not).
 
         `metric_value` defaults to the champion's rolling metric; a promotion
         passes the challenger's metric over the challenge instead. The metadata
@@ -157,12 +165,13 @@ class RetrainingPolicy:
             metric_value = s.rolling.get()
         classification = s.task == "classification"
         try:
-            self.store.save(
+            return self.store.save(
                 s.model,
                 model=s.model_name,
                 definition_version=s.definition.version,
                 version=self.version,
                 shard=s.shard,
+                segment=s.segment,
                 feature_version=s.feature_version,
                 events_seen=s.seen,
                 labelled=s.labelled,
@@ -176,4 +185,8 @@ class RetrainingPolicy:
                 features_capped=s.inputs.capped,
             )
         except OSError as exc:
-            log.error("model snapshot failed", extra={"error": str(exc), "shard": s.shard})
+            log.error(
+                "model snapshot failed",
+                extra={"error": str(exc), "model": s.model_name, "shard": s.shard},
+            )
+            return None

@@ -43,7 +43,7 @@ from driftline.flows.plugins import PluginError, load_callable
 from driftline.flows.scoring.definition import ModelDefinition, ModelDefinitionError, define
 
 if TYPE_CHECKING:
-    from driftline.flows.config import ModelConfig, Settings
+    from driftline.flows.config import ModelConfig
 
 log = logging.getLogger("driftline")
 
@@ -270,21 +270,21 @@ def is_rule(model: Any) -> bool:
     return isinstance(model, RuleClassifier | RuleRegressor)
 
 
-def check_rule(settings: Settings) -> None:
-    """Start-up: the configured rule loads (importable, callable, one argument).
+def check_rule(cfg: ModelConfig, reaction: str) -> None:
+    """Start-up: a model's rule loads (importable, callable, one argument).
+
+    `reaction` is the model's `drift.on_concept_drift`.
 
     Raises :class:`StartupError` naming ``model.rule``, so the job exits 2 before
     the first event instead of dead-lettering every one. A rule served alone
     cannot retrain: a drift reaction other than "keep" is said, once, to act as it.
     """
-    cfg = settings.model
     if cfg.rule is None:
         return
     try:
         load_rule(cfg.rule)
     except PluginError as exc:
         raise StartupError(str(exc)) from exc
-    reaction = settings.drift.on_concept_drift
     if cfg.name == RULE_MODEL and reaction != "keep":
         log.warning(
             f"model.name = {RULE_MODEL!r} serves a rule, which cannot retrain: "

@@ -1,134 +1,120 @@
-"""One model shard: predict first, learn when the label is known, watch for drift.
+"""One model shard: the state of one key of the scoring step.
 
-A shard owns its champion model, the baseline scored beside it, prequential
-metrics, the drift monitors and the delayed-label join. It is the state of one key
-of the scoring step, so everything that must see both predictions and labels lives
-here. What happens to the model after a drift (reset, challenger, promotion) and
-its snapshots to the model store are its retraining policy's (policy.py).
+A shard holds one model of the job (of several, see spec.py) for the events whose
+id hashes to it: the label join, and the model instance that scores them, or,
+for a model with `segment_by`, one instance per segment (segments.py). Labels
+carry only an event id, so the join lives here, above the segments: each served
+prediction remembers its segment, and its label goes back to that segment's
+instance.
+
+>>> from driftline.flows.config import Settings
+>>> shard = ModelShard("shard-0", Settings(), "fs-doc")
+>>> shard.name, shard.instance.model_name, len(shard.join)
+('logreg', 'logreg', 0)
 """
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
-import orjson
-from river import utils
-
 from driftline.flows.config import Settings
-from driftline.flows.drift import ConceptDriftMonitor, ConceptSignal, DataDriftMonitor
 from driftline.flows.features.feature_set import Featured
-from driftline.flows.parse.events import to_json
-from driftline.flows.records import (
-    Alert,
-    AlertKind,
-    DeadLetter,
-    LatePrediction,
-    Prediction,
-    Record,
-    Severity,
-    dead_letter,
-    outcome_of,
-)
-from driftline.flows.scoring.catalog import (
-    CATALOG,
-    baseline_name,
-    build_baseline,
-    build_metric,
-    metric_class,
-)
-from driftline.flows.scoring.challenger import error_of
-from driftline.flows.scoring.data_window import window_closed
-from driftline.flows.scoring.definition import LABEL_TYPES, model_definition
+from driftline.flows.records import Record
+from driftline.flows.scoring.instance import ModelInstance, ShardStats, item_dead_letter
 from driftline.flows.scoring.labels import ArrivedLabel, LabelJoin, Served
-from driftline.flows.scoring.policy import RetrainingPolicy
-from driftline.flows.scoring.rule import RuleError
-from driftline.flows.scoring.store import derived_feature_names
+from driftline.flows.scoring.policy import Start, stored_start
+from driftline.flows.scoring.segments import Segments
+from driftline.flows.scoring.spec import ModelSpec, scoring_plan
+from driftline.flows.scoring.store import ModelStore, derived_feature_names
 
-
-@dataclass(slots=True)
-class ShardStats:
-    """Counters a shard reports once per batch."""
-
-    scored: int = 0
-    labelled: int = 0
-    late: int = 0
-    out_of_order: int = 0
-    latencies: list[float] = field(default_factory=list)
+__all__ = ["ModelShard", "ShardStats"]
 
 
 class ModelShard:
-    """Champion model + baseline + metrics + drift monitors for one model key."""
+    """The label join and the model instance(s) of one model shard."""
 
-    def __init__(self, shard: str, settings: Settings, feature_version: str) -> None:
-        cfg = settings.model
-        self.shard = shard
-        # what the model is (a catalog name, a River class, a pipeline or a factory):
-        # its name and definition version are stamped on predictions and snapshots
-        self.definition = model_definition(cfg)
-        self.model_name = self.definition.name
-        self.task = self.definition.task
+    def __init__(
+        self, key: str, settings: Settings, feature_version: str, spec: ModelSpec | None = None
+    ) -> None:
+        if spec is None:  # the model this key belongs to (the first model's, for tests)
+            plan = scoring_plan(settings)
+            spec = plan.by_key.get(key, plan.specs[0])
+        self.shard = key
+        self.spec = spec
+        self.name = spec.name
         self.feature_version = feature_version
-        self.drift_config = settings.drift
-        self.policy = RetrainingPolicy(self, settings)
-        # the raw input names learned (`inputs`) go into the snapshots
-        derived = derived_feature_names(settings.features)
-        self.model, self.inputs = self.policy.first_model(derived, cfg.warm_start)
-        self.classes = list(cfg.classes) if cfg.classes is not None else None
-        self.label_type: type = LABEL_TYPES[cfg.label_type]
-        self.baseline = build_baseline(self.task, cfg.baseline, cfg)
-        self.metric = build_metric(self.task)
-        self.baseline_metric = build_metric(self.task)
-        # Rolling forwards `get` to the metric it wraps, which its type does not say
-        self.rolling: Any = utils.Rolling(metric_class(self.task), window_size=cfg.rolling_window)
-        self.baseline_rolling: Any = utils.Rolling(
-            metric_class(self.task), window_size=cfg.rolling_window
-        )
-        self.concept = ConceptDriftMonitor(settings.drift)
-        self.data = DataDriftMonitor(settings.drift)
         self.join = LabelJoin(settings.labels.ttl, settings.labels.max_pending)
-        self.seen = 0
-        self.labelled = 0
-
-    @property
-    def metric_name(self) -> str:
-        return self.metric.__class__.__name__.lower()
+        derived = derived_feature_names(settings.features)
+        self.segments: Segments | None = None
+        self._instance: ModelInstance | None = None
+        if spec.config.segment_by is not None:
+            self.segments = Segments(spec, key, feature_version, derived)
+        else:
+            self._instance = ModelInstance(
+                spec, key, feature_version, derived, start=self._warm_start(derived)
+            )
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Recovery state pickled before model definitions: a catalog model, by its name."""
-        if "definition" not in state:
-            state["definition"] = CATALOG[state["model_name"]]
+        """Recovery state of the release before many models: one shard, one instance.
+
+        Its attributes were the instance's plus the join; they become this shard's
+        one instance. The spec is set again by the scoring step from this run's
+        settings (:meth:`bind`), which the recovery manifest says are the same.
+        """
+        if "join" in state and "_instance" not in state:
+            instance = ModelInstance.__new__(ModelInstance)
+            instance.__dict__.update({k: v for k, v in state.items() if k != "join"})
+            instance.__dict__.setdefault("segment", None)
+            instance.__dict__.setdefault("slices", None)
+            instance.policy.owner = instance
+            state = {
+                "shard": state["shard"],
+                "name": instance.model_name,
+                "feature_version": instance.feature_version,
+                "join": state["join"],
+                "segments": None,
+                "_instance": instance,
+            }
         self.__dict__.update(state)
 
-    #: the baseline's name, once known (a class default, so shards pickled before it work)
-    _baseline_name: str | None = None
+    def bind(self, spec: ModelSpec) -> None:
+        """Serve this run's model settings (the spec) after a resume."""
+        self.spec = spec
+        if self.segments is not None:
+            self.segments.spec = spec
+
+    def _warm_start(self, derived: frozenset[str]) -> Start | None:
+        """The snapshot `model.warm_start` names, as the unsegmented instance's start."""
+        ref, spec = self.spec.config.warm_start, self.spec
+        if not ref:
+            return None
+        store = ModelStore(spec.config.store)
+        info = store.resolve(ref, spec.name, self.shard, spec.definition.version)
+        return stored_start(store, info, derived)
 
     @property
-    def baseline_name(self) -> str:
-        """``prior``, ``no_change`` or ``rule fraud_rules:score@v3``: stamped where lift is.
+    def instance(self) -> ModelInstance:
+        """The one instance of an unsegmented model."""
+        if self._instance is None:
+            raise AttributeError(f"model {self.name!r} has one instance per segment")
+        return self._instance
 
-        Named once from the estimator (River's isinstance checks cost 2.5 µs, too
-        much for every prediction); the baseline of a shard never changes.
-        """
-        name = self._baseline_name
-        if name is None:
-            name = self._baseline_name = baseline_name(self.baseline)
-        return name
+    def instances(self) -> Iterator[ModelInstance]:
+        """Every live instance: the one, or each live segment's."""
+        if self._instance is not None:
+            yield self._instance
+        elif self.segments is not None:
+            yield from self.segments.live.values()
 
-    def predict(self, x: dict[str, float]) -> tuple[Any, float | None]:
-        """The model's prediction and its score (positive-class probability or value)."""
-        if self.task == "classification":
-            proba = self.model.predict_proba_one(x)
-            if not proba:
-                return None, None
-            y_pred = max(proba, key=proba.get)  # same rule as River's predict_one
-            if True in proba and len(proba) <= 2:
-                return y_pred, proba[True]
-            return y_pred, proba[y_pred]
-        y_pred = self.model.predict_one(x)
-        return y_pred, y_pred
+    @property
+    def seen(self) -> int:
+        return sum(i.seen for i in self.instances())
+
+    @property
+    def labelled(self) -> int:
+        return sum(i.labelled for i in self.instances())
 
     def process(self, batch: list[Featured | ArrivedLabel], stats: ShardStats) -> list[Record]:
         """Score every event of a batch; learn from inline labels and arrived labels.
@@ -142,7 +128,7 @@ class ModelShard:
             try:
                 self._handle(item, now, stats, out)
             except Exception as exc:  # keep the input and the reason, never stop
-                out.append(_dead_letter(item, exc))
+                out.append(item_dead_letter(item, exc))
         return out
 
     def _handle(
@@ -151,163 +137,33 @@ class ModelShard:
         join = self.join
         if isinstance(f, ArrivedLabel):
             label = f.label
-            served = join.label(label)
-            if served is not None:
+            waiting = join.label(label)
+            if waiting is not None:
                 stats.labelled += 1
-                out.extend(self.learn(served, label.label))
+                out.extend(self._learn(waiting, label.label, "labels"))
             return
         event = f.event
-        x = f.x
-        b_pred = self.baseline.predict_one(x)  # first: a rule that fails changes no state
-        self.inputs.served(x, self.shard)
-        y_pred, score = self.predict(x)
-        self.seen += 1
-        out.append(
-            (LatePrediction if f.late else Prediction)(
-                event.id,
-                event.key,
-                event.ts.isoformat(),
-                y_pred,
-                score,
-                b_pred,
-                self.baseline_name,
-                event.label,
-                self.model_name,
-                self.policy.version,
-                self.definition.version,
-                self.feature_version,
-                self.shard,
-                round((now - f.ingest) * 1000.0, 3),
-            )
-        )
-        stats.latencies.append(now - f.ingest)
-        if f.late:
-            stats.late += 1
-        elif f.out_of_order:
-            stats.out_of_order += 1
-        stats.scored += 1
-        signals = self.data.update(event.features)
-        if self.data.filled == 0:  # a data window closed
-            out.extend(window_closed(self, signals, event.id, event.ts))
-        c_pred = self.policy.challenger_prediction(x)
-        served = Served(
-            event.id, event.key, event.ts, x, y_pred, b_pred, self.policy.version, c_pred
-        )
-        if event.label is not None:
+        spec = self.spec
+        x = f.x if spec.inputs is None else spec.inputs(f.x)
+        instance = self._instance
+        if instance is None:
+            assert self.segments is not None
+            instance = self.segments.get(spec.segment_of(event.features))
+        label = spec.inline_label(event)
+        served = instance.serve(f, x, label, now, stats, out)
+        if label is not None:
             join.observe(event.ts)  # its time ages the labels waiting for other events
             stats.labelled += 1
-            out.extend(self.learn(served, event.label, "events"))
+            out.extend(self._learn(served, label, "events"))
             return
         early = join.served(served)
         if early is not None:
             stats.labelled += 1
-            out.extend(self.learn(served, early.label))
+            out.extend(self._learn(served, early.label, "labels"))
 
-    def check_label(self, y: Any) -> tuple[Any, str | None]:
-        """`y` as this shard's model learns it, and why it cannot be learned (or None).
-
-        Checked before anything changes state: a classifier takes labels of
-        `model.label_type` (for "bool" also the numbers 0 and 1, as most data
-        writes a binary label) and of `model.classes` when set; a regressor
-        takes finite numbers.
-        """
-        if self.task == "regression":
-            if y.__class__ is bool or not isinstance(y, int | float) or not math.isfinite(y):
-                return y, f"regression label must be a finite number, got {y!r}"
-            return y, None
-        label_type = self.label_type
-        if label_type is bool and y.__class__ in (int, float) and (y == 0 or y == 1):
-            y = y == 1
-        if y.__class__ is not label_type:
-            accepted = "true/false or 0/1" if label_type is bool else label_type.__name__
-            return y, (
-                f"label {y!r} is not of model.label_type {label_type.__name__} "
-                f"(accepted: {accepted})"
-            )
-        if self.classes is not None and y not in self.classes:
-            return y, f"label {y!r} is not one of model.classes {self.classes}"
-        return y, None
-
-    def learn(self, served: Served, y: Any, source: str = "labels") -> list[Record]:
-        """Prequential update and learning with the features as served; may raise alerts.
-
-        `source` says where a label that cannot be learned came from, for its dead letter.
-        """
-        y, problem = self.check_label(y)
-        if problem is not None:
-            return [_label_dead_letter(served, y, problem, source)]
-        self.labelled += 1
-        x, y_pred, b_pred = served.x, served.y_pred, served.b_pred
-        if y_pred is not None:
-            self.metric.update(y, y_pred)
-            self.rolling.update(y, y_pred)
-        if b_pred is not None:
-            self.baseline_metric.update(y, b_pred)
-            self.baseline_rolling.update(y, b_pred)
-        self.inputs.learned(x)
-        self.model.learn_one(x, y)
-        self.baseline.learn_one(x, y)
-        out: list[Record] = [outcome_of(self.task, served.event_id, y, y_pred, b_pred)]
-        settled = self.policy.on_labelled(served, y)
-        if settled is not None:
-            out.append(settled)
-        signal = self.concept.update(error_of(self.task, y, y_pred))
-        if signal is not None:
-            out.append(self._concept_alert(signal, served))
-            reaction = self.policy.on_concept_drift(served)
-            if reaction is not None:
-                out.append(reaction)
-        return out
-
-    def _concept_alert(self, signal: ConceptSignal, at: Served) -> Alert:
-        """The concept-drift alert: critical once the recent error doubled the reference."""
-        severity: Severity = (
-            "critical" if signal.recent_error >= 2 * signal.reference_error else "warning"
-        )
-        statistic = {
-            "reference_error": round(signal.reference_error, 4),
-            "recent_error": round(signal.recent_error, 4),
-            "labelled_since_reset": signal.observed,
-            # does the model still beat its baseline (a team's rule, say) as it drifts?
-            "metric": self.metric_name,
-            "model_metric": round(self.rolling.get(), 4),
-            "baseline": self.baseline_name,
-            "baseline_metric": round(self.baseline_rolling.get(), 4),
-        }
-        return self.alert("concept_drift", at, statistic, severity)
-
-    def alert(
-        self, kind: AlertKind, at: Served, statistic: dict[str, Any], severity: Severity = "info"
-    ) -> Alert:
-        """An alert about this shard's serving model at the event `at`."""
-        return Alert(
-            kind=kind,
-            detector=self.drift_config.concept_detector,
-            model=self.model_name,
-            model_version=self.policy.version,
-            event_id=at.event_id,
-            event_ts=at.ts.isoformat(),
-            shard=self.shard,
-            severity=severity,
-            statistic=statistic,
-            events_seen=self.seen,
-        )
-
-
-def _label_dead_letter(served: Served, y: Any, problem: str, source: str) -> DeadLetter:
-    raw = orjson.dumps({"id": served.event_id, "label": y}, default=str)
-    return dead_letter(raw, problem, stage="score", reason="label", source=source, whole=True)
-
-
-def _dead_letter(item: Featured | ArrivedLabel, exc: Exception) -> DeadLetter:
-    """The item that failed, with why: the team's rule (reason rule) or the model."""
-    record = item.label if isinstance(item, ArrivedLabel) else item.event
-    rule = isinstance(exc, RuleError)
-    return dead_letter(
-        to_json(record),
-        str(exc) if rule else f"scoring failed: {exc!r}"[:1000],
-        stage="score",
-        reason="rule" if rule else "model_error",
-        source="labels" if isinstance(item, ArrivedLabel) else "events",
-        whole=True,
-    )
+    def _learn(self, served: Served, y: Any, source: str) -> list[Record]:
+        """A joined label: its instance (its segment's, restored if evicted) learns it."""
+        if self._instance is not None:
+            return self._instance.learn(served, y, source)
+        assert self.segments is not None
+        return self.segments.learn(served, y, source)

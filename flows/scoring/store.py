@@ -61,6 +61,7 @@ class SnapshotInfo:
     features: list[str] = field(default_factory=list)  # raw input names, sorted
     features_capped: bool = False  # more names came than MAX_INPUT_NAMES
     definition_version: str | None = None  # None: written before definitions were versioned
+    segment: str | None = None  # the segment's model (model.segment_by), None: the one model
 
     def labels_text(self) -> str:
         """The labels the model learned, for listings: "str ['high', 'low']", or "-"."""
@@ -93,8 +94,10 @@ class ModelStore:
         """Write `estimator` and its metadata atomically; returns the metadata."""
         self.directory.mkdir(parents=True, exist_ok=True)
         created = datetime.now(UTC)
+        segment = meta.get("segment")
+        of = f"{meta['shard']}-{_file_safe(segment)}" if segment is not None else meta["shard"]
         stem = (
-            f"{_file_safe(meta['model'])}-v{meta['version']}-{meta['shard']}-"
+            f"{_file_safe(meta['model'])}-v{meta['version']}-{of}-"
             f"{created.strftime('%Y%m%dT%H%M%S%fZ')}"
         )
         blob = pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL)
@@ -125,9 +128,13 @@ class ModelStore:
         return sorted(infos, key=lambda i: i.created)
 
     def latest(
-        self, model: str | None = None, shard: str | None = None, definition: str | None = None
+        self,
+        model: str | None = None,
+        shard: str | None = None,
+        definition: str | None = None,
+        segment: str | None = None,
     ) -> SnapshotInfo | None:
-        """The newest snapshot of `model` (and `shard`).
+        """The newest snapshot of `model` (and `shard`) and `segment` (None: unsegmented).
 
         With `definition` (a definition version), of that definition: snapshots
         that recorded one are matched by it, older ones by the model's name.
@@ -135,7 +142,9 @@ class ModelStore:
         infos = [
             i
             for i in self.list()
-            if _of_model(i, model, definition) and (shard is None or i.shard == shard)
+            if _of_model(i, model, definition)
+            and (shard is None or i.shard == shard)
+            and i.segment == segment
         ]
         return infos[-1] if infos else None
 
@@ -145,10 +154,13 @@ class ModelStore:
         model: str | None = None,
         shard: str | None = None,
         definition: str | None = None,
+        segment: str | None = None,
     ) -> SnapshotInfo:
         """`latest` (of `model`'s `definition`) or a snapshot file name/path inside the store."""
         if ref == "latest":
-            info = self.latest(model, shard, definition) or self.latest(model, None, definition)
+            info = self.latest(model, shard, definition, segment) or self.latest(
+                model, None, definition, segment
+            )
             if info is None:
                 of = f"{model!r}" + (f" (definition {definition})" if definition else "")
                 raise UntrustedSnapshot(f"no snapshot of {of} in {self.directory}")
@@ -213,7 +225,7 @@ def warm_start_command(settings: Settings, snapshot: str, config: Path | None) -
     return [*args, "--warm-start", snapshot]
 
 
-def worth_snapshotting(shard: str, labelled: int, seen: int, settings: Settings) -> bool:
+def worth_snapshotting(shard: str, labelled: int, seen: int, label_type: str) -> bool:
     """Whether a shard's model learned anything at all, so that a store entry is honest.
 
     A model that learned from no label is untrained (or the warm start,
@@ -225,7 +237,7 @@ def worth_snapshotting(shard: str, labelled: int, seen: int, settings: Settings)
         "no model snapshot: the model learned from no label (every label was refused, or none "
         "came); if the labels are not of model.label_type or not in model.classes, set those "
         "(config file or DRIFTLINE_MODEL__LABEL_TYPE / DRIFTLINE_MODEL__CLASSES)",
-        extra={"shard": shard, "events_scored": seen, "label_type": settings.model.label_type},
+        extra={"shard": shard, "events_scored": seen, "label_type": label_type},
     )
     return False
 

@@ -157,6 +157,7 @@ def test_the_metrics_say_the_baseline_is_the_rule(rule_run) -> None:
     result, _ = rule_run
     labels = {
         "model": "logreg",
+        "segment": "",
         "metric": "accuracy",
         "baseline": "rule flow_rules:concept_seven@v1",
     }

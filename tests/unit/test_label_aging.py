@@ -96,7 +96,7 @@ def labelled_event(i: int, seconds: float) -> Featured:
 
 def test_shard_ages_out_labels_whose_events_never_come(tmp_path: Path) -> None:
     shard = ModelShard("shard-0", settings_for(tmp_path), "fs-test")
-    ghosts = [ArrivedLabel(ghost(i, i * 0.1), i, 0.0, "shard-0") for i in range(1000)]
+    ghosts = [ArrivedLabel(ghost(i, i * 0.1), i, 0.0) for i in range(1000)]
     shard.process(ghosts, ShardStats())
     assert len(shard.join) == 1000
     events = [labelled_event(i, 200 + i) for i in range(1000)]  # 1,000 s: past the TTL
@@ -106,7 +106,7 @@ def test_shard_ages_out_labels_whose_events_never_come(tmp_path: Path) -> None:
 
 
 def counter(outcome: str) -> float:
-    return telemetry.LABELS.labels(outcome)._value.get()
+    return telemetry.LABELS.labels(outcome, "logreg")._value.get()
 
 
 def test_flow_counts_labels_for_ids_that_never_come_as_unknown(

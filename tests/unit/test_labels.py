@@ -100,19 +100,20 @@ def featured(i: int, x: dict, seconds: float = 0.0) -> Featured:
 
 
 def arrived(i: int, y: bool, seconds: float = 0.0) -> ArrivedLabel:
-    return ArrivedLabel(label(i, seconds, y), seq=10_000 + i, ingest=0.0, shard="shard-0")
+    return ArrivedLabel(label(i, seconds, y), seq=10_000 + i, ingest=0.0)
 
 
 def test_learning_uses_the_features_as_served() -> None:
     s = shard()
-    s.model = RecordingModel(s.model)
+    model = s.instance
+    model.model = RecordingModel(model.model)
     # e1 is scored while its entity had 1 event in the window ...
     s.process([featured(1, {"count_5m": 1.0})], ShardStats())
     # ... the entity's window changes before the label comes ...
     s.process([featured(2, {"count_5m": 7.0})], ShardStats())
     s.process([arrived(1, True, 10)], ShardStats())
     # ... and the model learns e1 from what it saw, not from the newer window
-    assert s.model.learned == [{"count_5m": 1.0}]
+    assert model.model.learned == [{"count_5m": 1.0}]
 
 
 def test_prequential_metrics_match_a_hand_computed_reference() -> None:
@@ -127,7 +128,7 @@ def test_prequential_metrics_match_a_hand_computed_reference() -> None:
     assert [o[0] for o in outcomes] == ["e2", "e0", "e3", "e1"]
     # all four were predicted False before any learning: right for e2 and e3 only
     assert [o[1] for o in outcomes] == [True, False, True, False]
-    assert s.metric.get() == pytest.approx(2 / 4)
+    assert s.instance.metric.get() == pytest.approx(2 / 4)
     assert s.join.outcomes["joined"] == 4
 
 

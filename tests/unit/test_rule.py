@@ -163,7 +163,7 @@ def test_a_rule_that_cannot_be_used_names_model_rule(rules, path, message) -> No
     assert str(caught.value).startswith("model.rule: ")
     cfg = ModelConfig(baseline="rule", rule=path)
     with pytest.raises(StartupError, match=message):
-        check_rule(Settings(model=cfg))
+        check_rule(cfg, "challenger")
 
 
 def test_the_baseline_is_named_by_what_it_is(rules) -> None:

@@ -193,7 +193,7 @@ def _shard_items(name: str, n: int = 720, seed: int = 21) -> list[Featured | Arr
         if kind in (1, 2):
             delay = rng.randint(1, 8) * (1 if kind == 1 else -1)
             label = Label(id=f"e{i}", label=y, ts=ts + timedelta(seconds=2 * delay))
-            arrived = ArrivedLabel(label, seq=100_000 + i, ingest=0.0, shard="s0")
+            arrived = ArrivedLabel(label, seq=100_000 + i, ingest=0.0)
             placed.append((i + delay - 0.5, arrived))
     placed.sort(key=lambda p: p[0])
     return [item for _, item in placed]
@@ -207,18 +207,19 @@ def _run(shard: ModelShard, items: list[Any], batch: int = 25) -> list[Any]:
 
 
 def _state_of(shard: ModelShard) -> dict[str, Any]:
+    model = shard.instance
     return {
-        "seen": shard.seen,
-        "labelled": shard.labelled,
-        "version": shard.policy.version,
-        "latest_version": shard.policy.latest_version,
-        "metric": shard.metric.get(),
-        "baseline_metric": shard.baseline_metric.get(),
-        "rolling": shard.rolling.get(),
+        "seen": model.seen,
+        "labelled": model.labelled,
+        "version": model.policy.version,
+        "latest_version": model.policy.latest_version,
+        "metric": model.metric.get(),
+        "baseline_metric": model.baseline_metric.get(),
+        "rolling": model.rolling.get(),
         "outcomes": dict(shard.join.outcomes),
         "pending": list(shard.join.pending),
         "early": list(shard.join.early),
-        "challenge": shard.policy.challenge is not None,
+        "challenge": model.policy.challenge is not None,
     }
 
 

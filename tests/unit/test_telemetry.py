@@ -21,13 +21,20 @@ def test_metrics_endpoint_serves_driftline_metrics(make_settings, run_flow) -> N
     telemetry.serve("127.0.0.1", port)
     run_flow(make_settings(builtin={"events": 3000, "bad_every": 500}))
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    for name in telemetry.metric_names() - {"driftline_labels_total", "driftline_pending_labels"}:
+    only_with = {  # labels: a labels stream; the others: segment_by and slices
+        "driftline_labels_total",
+        "driftline_pending_labels",
+        "driftline_slice_metric",
+        "driftline_segments_total",
+        "driftline_live_segments",
+    }
+    for name in telemetry.metric_names() - only_with:
         assert name in body, name
     assert 'driftline_events_total{outcome="scored"}' in body
     assert 'driftline_dead_letters_total{reason="json",stage="parse"}' in body
     assert (
         'driftline_model_metric{baseline="prior",metric="accuracy",model="logreg",'
-        'scorer="baseline"}' in body
+        'scorer="baseline",segment=""}' in body
     )
 
 

@@ -69,8 +69,8 @@ def test_a_snapshot_records_the_labels_and_raw_inputs_learned(make_settings) -> 
     derived = sorted(derived_feature_names(s.features))
     assert "secs_since_last" in derived
     for x in ({"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 2.0}, {"color=red": 1.0, "a": 0.5}):
-        shard.inputs.learned({**x, **dict.fromkeys(derived, 0.0)})
-    shard.policy.snapshot("test")
+        shard.instance.inputs.learned({**x, **dict.fromkeys(derived, 0.0)})
+    shard.instance.policy.snapshot("test")
     info = ModelStore(s.model.store).latest("hat")
     assert info is not None and info.task == "classification"
     assert (info.label_type, info.classes) == ("str", ["high", "low"])
