@@ -260,6 +260,38 @@ def test_model_shard_resume_gives_the_same_outputs(name: str, tmp_path: Path) ->
     assert _state_of(resumed) == _state_of(whole_shard)
 
 
+def _as_released_before_many_models(shard: ModelShard) -> ModelShard:
+    """`shard` in the shape the release before many models pickled: one object holding
+    the instance's attributes and the join, its policy owned by that object."""
+    old = ModelShard.__new__(ModelShard)
+    instance = shard.instance
+    old.__dict__.update({**instance.__dict__, "join": shard.join})
+    for attr in ("segment", "slices"):  # attributes that release did not have
+        del old.__dict__[attr]
+    instance.policy.owner = old
+    return old
+
+
+def test_a_shard_pickled_by_the_release_before_resumes_as_one_instance(tmp_path: Path) -> None:
+    """A recovery store of the release before many models resumes: each of its shards
+    unpickles into a shard with one instance and gives the outputs a run that never
+    stopped gives."""
+    settings = _shard_settings("logreg", tmp_path / "models")
+    items = _shard_items("logreg")
+    cut = len(items) // 2 + 3
+    whole_shard = ModelShard("s0", settings, "fs-test")
+    whole = _run(whole_shard, items)
+
+    shard = ModelShard("s0", settings, "fs-test")
+    before = _run(shard, items[:cut])
+    resumed = roundtrip(_as_released_before_many_models(shard))
+    resumed.bind(whole_shard.spec)  # as the scoring step does on its first batch
+    assert resumed.instance.policy.owner is resumed.instance
+    after = _run(resumed, items[cut:])
+    assert before + after == whole
+    assert _state_of(resumed) == _state_of(whole_shard)
+
+
 # -- the label join ------------------------------------------------------------------------
 
 
