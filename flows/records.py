@@ -142,7 +142,7 @@ class Alert:
                 )
         elif self.kind == "data_drift":
             what = (
-                f"DATA DRIFT [{self.detector}] feature {self.feature!r}: "
+                f"DATA DRIFT [{self.detector}] {who} feature {self.feature!r}: "
                 f"KS={s.get('ks', float('nan')):.3f} p={s.get('p_value', float('nan')):.1e}, "
                 f"mean {s.get('reference_mean', float('nan')):.4g} -> "
                 f"{s.get('current_mean', float('nan')):.4g}"

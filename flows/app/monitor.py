@@ -267,7 +267,11 @@ class RunMonitor:
 
         The margin allows for gradual transitions that start before the nominal point.
         """
-        at = (event_index(a.event_id) for a in self.alerts if a.kind == kind)
+        at = (
+            event_index(a.event_id)
+            for a in self.alerts
+            if a.kind == kind and a.slice is None and self._other(a.model) is None
+        )  # the first model's own alerts: its figures are the ones the summary gives
         delays = [i - index for i in at if i is not None and i >= index - margin]
         return min(delays) if delays else None
 
@@ -286,10 +290,15 @@ class RunMonitor:
             f"dead letters     {self.dead_letters:,}" + (f" ({reasons})" if reasons else ""),
             self._labels_line(),
             *(self.others[name].line(name) for name in self.models[1:] if name in self.others),
-            f"alerts           {_listing(Counter(a.kind for a in self.alerts)) or 'none'}",
+            self._alerts_line(),
         ]
         lines += [self._drift_line(point, span) for point in drift_points or []]
         return "\n".join([*lines, _RULE])
+
+    def _alerts_line(self) -> str:
+        line = f"alerts           {_listing(Counter(a.kind for a in self.alerts)) or 'none'}"
+        sliced = sum(a.slice is not None for a in self.alerts)
+        return line + (f" ({sliced} of them on slices)" if sliced else "")
 
     def _labels_line(self) -> str:
         """The model against the baseline, or why there is nothing to compare (never 0 of 0)."""

@@ -87,6 +87,28 @@ def check_window_fields(settings: Settings, samples: Iterable[dict[str, object]]
         )
 
 
+def check_model_fields(settings: Settings, samples: Iterable[dict[str, object]] | None) -> None:
+    """Warn when a model's `segment_by` or `slices` field is in none of the first events.
+
+    Not an error: a field may come later; until it does every event is in the
+    segment or slice value ``(none)``, which is what the warning says.
+    """
+    rows = list(samples or [])
+    if not rows:
+        return
+    for i, cfg in enumerate(settings.model_configs()):
+        where = f"models[{i}]" if settings.models else "model"
+        named = [("segment_by", cfg.segment_by)] if cfg.segment_by else []
+        named += [(f"slices[{n}]", name) for n, name in enumerate(cfg.slices)]
+        for setting, name in named:
+            if not any(name in row for row in rows):
+                log.warning(
+                    f"{where}.{setting} field is in none of the first events: they all go to "
+                    "the value '(none)' until it comes",
+                    extra={"setting": f"{where}.{setting}", "field": name, "events": len(rows)},
+                )
+
+
 def check_mapped_fields(
     settings: Settings, events: list[bytes] | None, labels: list[bytes] | None
 ) -> None:
@@ -106,11 +128,15 @@ def check_mapped_fields(
         optional = {} if label is None else {"label": label}
         for i, name in enumerate(mapping.events.features or []):
             optional[f"features[{i}]"] = name
+        for target, name in mapping.events.labels.items():
+            optional[f"labels.{target}"] = name
         _check_fields("mapping.events", "events", roles, optional, events)
     if mapping.labels is not None and labels:
         roles = mapping.labels.roles()
         key = roles.pop("key", None)
         optional = {} if key is None else {"key": key}
+        if mapping.labels.target is not None:
+            optional["target"] = mapping.labels.target
         _check_fields("mapping.labels", "labels", roles, optional, labels)
 
 

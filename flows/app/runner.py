@@ -23,6 +23,7 @@ from driftline.flows.app.monitor import RunMonitor
 from driftline.flows.app.preflight import (
     SAMPLE_EVENTS,
     check_mapped_fields,
+    check_model_fields,
     check_output_directory,
     check_window_fields,
 )
@@ -65,7 +66,9 @@ def preflight(settings: Settings, feature_version: str) -> None:
         sample_messages(settings, SAMPLE_EVENTS),
         sample_label_messages(settings, SAMPLE_EVENTS),
     )
-    check_window_fields(settings, sample_features(settings, SAMPLE_EVENTS))
+    features = sample_features(settings, SAMPLE_EVENTS)
+    check_window_fields(settings, features)
+    check_model_fields(settings, features)
     check_feature_function(settings.features, lambda: sample_events(settings, SAMPLE_EVENTS))
     check_warm_start(settings, feature_version)
 
