@@ -70,6 +70,26 @@ def rekey(events: list[dict[str, Any]], keys: int, seed: int = 7) -> None:
         e["key"] = names[bisect.bisect(cum, rng.random() * total, 0, keys - 1)]
 
 
+def with_segments(
+    events: list[dict[str, Any]], field_name: str, values: int
+) -> list[dict[str, Any]]:
+    """Copies of `events` with a feature `field_name` of `values` values, for the segment rows.
+
+    The built-in stream has no field of that many values. An entity keeps its value
+    (as a customer keeps their shop or region), given in order of first appearance
+    round-robin, so the result depends only on the events and every value occurs
+    when there are at least `values` entities (checked: the rows count on it).
+    """
+    of_key: dict[str, int] = {}
+    out = []
+    for e in events:
+        value = of_key.setdefault(e["key"], len(of_key) % values)
+        out.append({**e, "features": {**e["features"], field_name: value}})
+    if len(set(of_key.values())) < values:
+        raise ValueError(f"{len(of_key)} entities cannot give {field_name} {values} values")
+    return out
+
+
 def write_events(events: list[dict[str, Any]], path: Path) -> None:
     """Write events as JSONL (orjson, the bytes every bench reads)."""
     with open(path, "wb") as f:

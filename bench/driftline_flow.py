@@ -2,7 +2,9 @@
 
 Modes:
   memory  pre-generated message bytes through bytewax's TestingSource
-          (batch_size 500), outputs to NullSink.
+          (batch_size 500), outputs to NullSink. RSS is sampled too (it includes
+          the events held in memory, the same for every row on the same events,
+          so rows on one events file compare).
   kafka   the configured Kafka source and sink (``kafka.tail = false``, so the
           run ends at the end of the topic).
   file    JSONL replay (driftline.connectors.files.JsonlSource) to NullSink while sampling
@@ -42,6 +44,7 @@ def run_flow(mode: str, overrides: dict[str, Any], events_file: Path | None) -> 
         assert events_file is not None
         raws = load_raw(events_file)
         io = FlowIO(events=TestingSource(raws, batch_size=500), outputs=NullSink())
+        sampler = RssSampler(every=0.25).start()
     elif mode == "file":
         assert events_file is not None
         io = FlowIO(events=JsonlSource(events_file, batch_size=500), outputs=NullSink())
@@ -62,6 +65,18 @@ def run_flow(mode: str, overrides: dict[str, Any], events_file: Path | None) -> 
         "accuracy": monitor.correct / monitor.judged if monitor.judged else None,
         "alerts": len(monitor.alerts),
     }
+    if monitor.others:  # a job of several models: each further model's figures too
+        result["models"] = {
+            name: {
+                "scored": figures.scored,
+                "labelled": figures.labelled,
+                "metric": figures.model.value,
+            }
+            for name, figures in monitor.others.items()
+        }
+    segments = segment_events()
+    if segments:
+        result["segments"] = segments
     if sampler is not None:
         samples = sampler.stop()
         rss = [r for _, r in samples]
@@ -79,6 +94,25 @@ def run_flow(mode: str, overrides: dict[str, Any], events_file: Path | None) -> 
             ],
         }
     return result
+
+
+def segment_events() -> dict[str, int]:
+    """Segment models created, evicted and restored in this process (all models).
+
+    Read from driftline's own metrics registry, which counts them whether or not
+    the metrics server runs: a segment row shows it measured no eviction.
+    """
+    from driftline.flows.outputs.telemetry import REGISTRY
+
+    counts: dict[str, int] = {}
+    for family in REGISTRY.collect():
+        if family.name != "driftline_segments":
+            continue
+        for sample in family.samples:
+            if sample.name == "driftline_segments_total":
+                event = sample.labels["event"]
+                counts[event] = counts.get(event, 0) + int(sample.value)
+    return counts
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """Benchmark entry point: driftline measured against what a user would otherwise do.
 
-``python -m bench.run [--quick] [--events N] [--repeat R] [--out bench/results.json]``
+``python -m bench.run [--quick] [--events N] [--repeat R] [--out bench/results.json]
+[--only models,segments]``
 
 Generates the built-in stream's events once (River's generator is never
 timed), starts a Tansu broker (tests/broker.py), runs every bench in its own
@@ -24,10 +25,31 @@ from typing import Any
 
 import orjson
 
-from bench.common import generate_events, load_raw, parse_results, rekey, write_events
+from bench.common import (
+    generate_events,
+    load_raw,
+    parse_results,
+    rekey,
+    with_segments,
+    write_events,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 QUIX_PYTHON = ROOT / "bench" / ".venv" / "bin" / "python"
+
+#: Groups of rows `--only` chooses from. The floor and the 1-model in-memory row
+#: always run: every other row is a ratio to one of them.
+ROW_GROUPS = ("river", "variants", "models", "segments", "kafka", "memory")
+
+#: The models the 3-model job adds to logreg (its [[models]] ids and what each
+#: is: a catalog name or a River class), each also timed alone on the same inputs.
+EXTRA_MODELS = {"hat": "hat", "htree": "river.tree.HoeffdingTreeClassifier"}
+#: Issue 19: what a further model costs in a job, over what it costs alone.
+EXTRA_MODEL_TARGET = 1.3
+
+#: The segment rows: a field of this many values added to the events' features.
+SEGMENT_FIELD = "shop"
+SEGMENTS = 100
 
 
 def log(msg: str) -> None:
@@ -173,6 +195,12 @@ def main() -> None:
     )
     ap.add_argument("--skip", default="", help="comma list: quix,kafka,scaling,latency,memory")
     ap.add_argument(
+        "--only",
+        default="",
+        help=f"comma list of row groups to run ({','.join(ROW_GROUPS)}); the floor and the "
+        "1-model in-memory row always run, the others are compared with them",
+    )
+    ap.add_argument(
         "--readme",
         type=Path,
         default=ROOT / "bench" / "README.md",
@@ -184,6 +212,13 @@ def main() -> None:
     repeat = args.repeat or 2
     n_mem = args.memory_events or (60_000 if args.quick else 400_000)
     skip = set(filter(None, args.skip.split(",")))
+    only = set(filter(None, args.only.split(",")))
+    if only - set(ROW_GROUPS):
+        ap.error(f"--only: unknown groups {sorted(only - set(ROW_GROUPS))}; of {ROW_GROUPS}")
+
+    def wanted(group: str) -> bool:
+        return not only or group in only
+
     started = time.perf_counter()
 
     cores = os.cpu_count() or 1
@@ -195,7 +230,13 @@ def main() -> None:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
-        "params": {"events": n, "repeat": repeat, "memory_events": n_mem, "keys": args.keys},
+        "params": {
+            "events": n,
+            "repeat": repeat,
+            "memory_events": n_mem,
+            "keys": args.keys,
+            **({"only": sorted(only)} if only else {}),
+        },
         "versions": _versions(),
         "code": _code_state(),
         "rows": [],
@@ -206,8 +247,10 @@ def main() -> None:
     runs: dict[str, Any] = report["runs"]
     tmp = Path(tempfile.mkdtemp(prefix="driftline-bench-"))
     events_file, mem_file = tmp / "events.jsonl", tmp / "events-manykeys.jsonl"
+    segments_file = tmp / "events-segments.jsonl"
+    store = tmp / "models"  # in-memory rows' snapshots go here, not to the repository's
 
-    total = max(n, n_mem)
+    total = max(n, n_mem) if "memory" not in skip and wanted("memory") else n
     cache = args.cache_dir / f"events-{total}-seed42.jsonl"
     if cache.is_file():
         log(f"reusing {total:,} pre-generated events from {cache}")
@@ -218,7 +261,9 @@ def main() -> None:
         args.cache_dir.mkdir(parents=True, exist_ok=True)
         write_events(events, cache)
     write_events(events[:n], events_file)
-    if "memory" not in skip:
+    if wanted("segments"):
+        write_events(with_segments(events[:n], SEGMENT_FIELD, SEGMENTS), segments_file)
+    if "memory" not in skip and wanted("memory"):
         rekey(events, args.keys)
         write_events(events[:n_mem], mem_file)
     del events
@@ -230,21 +275,31 @@ def main() -> None:
         lambda: bench_proc(["bench.river_alone", "--events-file", str(events_file)]),
     )
     floor = median_eps(runs["river_floor"])
-    runs["river_orjson"] = repeated(
-        "river + orjson",
-        repeat,
-        lambda: bench_proc(
-            ["bench.river_alone", "--events-file", str(events_file), "--mode", "orjson"]
-        ),
-    )
+    if wanted("river"):
+        runs["river_orjson"] = repeated(
+            "river + orjson",
+            repeat,
+            lambda: bench_proc(
+                ["bench.river_alone", "--events-file", str(events_file), "--mode", "orjson"]
+            ),
+        )
 
-    runs["river_features"] = repeated(
-        "river alone on driftline's inputs",
-        repeat,
-        lambda: bench_proc(
-            ["bench.river_alone", "--events-file", str(events_file), "--mode", "features"]
-        ),
-    )
+    def river_on_inputs(model: str) -> dict[str, Any]:
+        """River alone, `model` on driftline's model inputs (computed before the clock)."""
+        command = ["bench.river_alone", "--events-file", str(events_file), "--mode", "features"]
+        return bench_proc([*command, "--model", model])
+
+    if wanted("river") or wanted("models"):
+        runs["river_features"] = repeated(
+            "river alone on driftline's inputs", repeat, lambda: river_on_inputs("logreg")
+        )
+    if wanted("models"):  # each further model's own cost, for the 3-model row
+        for model_id, model in EXTRA_MODELS.items():
+            runs[f"river_features_{model_id}"] = repeated(
+                f"river alone on driftline's inputs, {model_id}",
+                repeat,
+                lambda model=model: river_on_inputs(model),
+            )
 
     def row(name: str, key: str, kafka_ref: float | None = None, note: str = "") -> None:
         eps = median_eps(runs[key])
@@ -261,17 +316,36 @@ def main() -> None:
         )
 
     row("River alone, in memory (the floor)", "river_floor")
-    row("River + orjson loads/dumps, in memory", "river_orjson")
-    row(
-        "River alone on driftline's model inputs (windowed features precomputed)",
-        "river_features",
-        note="the same model on the same 15 inputs: the floor for driftline's model",
-    )
+    if "river_orjson" in runs:
+        row("River + orjson loads/dumps, in memory", "river_orjson")
+    if "river_features" in runs:
+        inputs = runs["river_features"][0].get("inputs")
+        row(
+            "River alone on driftline's model inputs (windowed features precomputed)",
+            "river_features",
+            note=f"the same model on the same {inputs} inputs: the floor for driftline's model",
+        )
+    for model_id, model in EXTRA_MODELS.items():
+        if f"river_features_{model_id}" in runs:
+            row(
+                f"River alone on driftline's model inputs, {model_id} ({model})",
+                f"river_features_{model_id}",
+                note="that model's own cost, for the 3-model row",
+            )
 
     # 4a. driftline in memory: as configured by default, then with parts off or on
-    def in_memory(key: str, label: str, settings: dict[str, Any], name: str, note: str) -> None:
-        command = ["bench.driftline_flow", "--mode", "memory", "--events-file", str(events_file)]
-        command += ["--settings", orjson.dumps(settings).decode()]
+    def in_memory(
+        key: str,
+        label: str,
+        settings: dict[str, Any],
+        name: str,
+        note: str,
+        events: Path = events_file,
+    ) -> None:
+        # snapshots (model.snapshot_every) go to this run's temporary store
+        model = {"store": str(store), **settings.get("model", {})}
+        command = ["bench.driftline_flow", "--mode", "memory", "--events-file", str(events)]
+        command += ["--settings", orjson.dumps({**settings, "model": model}).decode()]
         runs[key] = repeated(label, repeat, lambda: bench_proc(command))
         row(name, key, note=note)
 
@@ -282,31 +356,24 @@ def main() -> None:
         "driftline, in memory (TestingSource 500 -> NullSink)",
         "full flow: parse, features, score, learn, drift, encode",
     )
-    in_memory(
-        "driftline_memory_nowin",
-        "driftline in memory, no windows",
-        {"features": {"windows": [], "time_since_last": False}},
-        "driftline, in memory, feature windows off",
-        "features.windows = [], time_since_last = false",
-    )
-    in_memory(
-        "driftline_memory_own_code",
-        "driftline in memory, feature function + rule baseline",
-        {
-            "features": {"derive": "bench.plugins:derive", "derive_version": "1"},
-            "model": {"baseline": "rule", "rule": "bench.plugins:rule", "rule_version": "1"},
-        },
-        "driftline, in memory, a feature function and a rule baseline on",
-        "features.derive = bench.plugins:derive, model.baseline = rule",
-    )
+    if wanted("variants"):
+        _variant_rows(in_memory)
+    if wanted("models"):
+        _models_rows(report, in_memory)
+    if wanted("segments"):
+        _segment_rows(report, in_memory, segments_file)
 
-    if "kafka" not in skip:
+    if "kafka" not in skip and wanted("kafka"):
         _kafka_benches(args, report, n, repeat, floor, events_file, tmp, skip, row)
-    else:
+    elif "kafka" in skip:
         report["skipped"]["kafka"] = "--skip kafka"
+    else:
+        report["skipped"]["kafka"] = f"not in --only {args.only}"
 
     # 7. memory with many keys
-    if "memory" not in skip:
+    if "memory" not in skip and not wanted("memory"):
+        report["skipped"]["memory"] = f"not in --only {args.only}"
+    if "memory" not in skip and wanted("memory"):
         # idle entities expire after 5 s of wall clock (the default is the longest
         # window, an hour): a short bench shows whether memory stays flat once they do
         overrides = {"builtin": {"keys": args.keys}, "features": {"idle_ttl": "PT5S"}}
@@ -337,6 +404,137 @@ def main() -> None:
     if args.readme is not None:
         write_readme(args.readme, report)
     log(f"wrote {args.out} in {report['total_seconds']:.0f} s")
+
+
+def _variant_rows(in_memory: Any) -> None:
+    """4a, variants: driftline in memory with parts of the flow off or on."""
+    in_memory(
+        "driftline_memory_nowin",
+        "driftline in memory, no windows",
+        {"features": {"windows": [], "time_since_last": False}},
+        "driftline, in memory, feature windows off",
+        "features.windows = [], time_since_last = false",
+    )
+    in_memory(
+        "driftline_memory_own_code",
+        "driftline in memory, feature function + rule baseline",
+        {
+            "features": {"derive": "bench.plugins:derive", "derive_version": "1"},
+            "model": {"baseline": "rule", "rule": "bench.plugins:rule", "rule_version": "1"},
+        },
+        "driftline, in memory, a feature function and a rule baseline on",
+        "features.derive = bench.plugins:derive, model.baseline = rule",
+    )
+
+
+MODELS_NOTE = "[[models]]: logreg, then " + ", ".join(
+    f"{model_id} = {model}" for model_id, model in EXTRA_MODELS.items()
+)
+
+
+def _models_rows(report: dict[str, Any], in_memory: Any) -> None:
+    """4c: one job of 3 models on the same events, and what each further model costs.
+
+    Every model scores every event and learns every label (its own shard, baseline,
+    metrics, drift monitors and prediction record), so the job's time per event
+    minus the 1-model job's is what the 2 further models cost in driftline; set
+    against their own cost (River alone on the same inputs, the rows above), it is
+    the share of that cost which is driftline's work per model, not the model's.
+    """
+    runs = report["runs"]
+    models = [{"id": "logreg", "name": "logreg"}]
+    for model_id, model in EXTRA_MODELS.items():
+        kind = "name" if "." not in model else "estimator"
+        models.append({"id": model_id, kind: model})
+    in_memory(
+        "driftline_models",
+        "driftline in memory, 3 models",
+        {"models": models},
+        f"driftline, 3 models on the same events ({', '.join(m['id'] for m in models)}), in memory",
+        MODELS_NOTE,
+    )
+
+    def us_per_event(key: str) -> float:
+        return 1e6 / median_eps(runs[key])
+
+    one, three = us_per_event("driftline_memory"), us_per_event("driftline_models")
+    own = {model_id: us_per_event(f"river_features_{model_id}") for model_id in EXTRA_MODELS}
+    extra = three - one
+    report["models"] = {
+        "models": [m["id"] for m in models],
+        "one_model_us": one,
+        "three_models_us": three,
+        "extra_us": extra,
+        "own_us": own,
+        "logreg_own_us": us_per_event("river_features"),
+        "ratio": extra / sum(own.values()),
+        "target": EXTRA_MODEL_TARGET,
+        "metrics": runs["driftline_models"][0].get("models", {}),
+    }
+    log(
+        f"3 models: {extra:.1f} us/event more than 1 model; the 2 extra models' own cost "
+        f"{sum(own.values()):.1f} us/event; ratio {report['models']['ratio']:.2f}"
+    )
+
+
+def _segment_rows(report: dict[str, Any], in_memory: Any, segments_file: Path) -> None:
+    """4d: one model per value of a 100-value field, against the same events with 1 model.
+
+    The events get the field (bench.common.with_segments), not served to the model
+    (`features_exclude`), so the model's inputs are those of the 1-model row; the
+    control row runs the same events without `segment_by`, so the ratio to it is
+    the segments' own cost. `max_segments` stays above the segment count: no model
+    is evicted (checked from the run's counters).
+    """
+    runs = report["runs"]
+    served = {"features_exclude": [SEGMENT_FIELD]}
+    in_memory(
+        "driftline_segments_control",
+        f"driftline in memory, events with {SEGMENT_FIELD}, 1 model",
+        {"model": served},
+        f"driftline, in memory, events with a {SEGMENTS}-value field {SEGMENT_FIELD!r} "
+        "(not served), 1 model",
+        f"the events of the row above plus features.{SEGMENT_FIELD}; "
+        f"model.features_exclude = [{SEGMENT_FIELD!r}]",
+        events=segments_file,
+    )
+    limit = max(1000, 2 * SEGMENTS)
+    in_memory(
+        "driftline_segments",
+        f"driftline in memory, {SEGMENTS} segments",
+        {"model": {**served, "segment_by": SEGMENT_FIELD, "max_segments": limit}},
+        f"driftline, {SEGMENTS} segments (segment_by = {SEGMENT_FIELD!r}), in memory",
+        f"the same events; model.segment_by = {SEGMENT_FIELD!r}, max_segments = {limit}",
+        events=segments_file,
+    )
+    counts = runs["driftline_segments"][0].get("segments", {})
+    if counts.get("created") != SEGMENTS or counts.get("evicted", 0):
+        raise RuntimeError(f"{SEGMENTS} segments expected, none evicted; the run counted {counts}")
+
+    def eps(key: str) -> float:
+        return median_eps(runs[key])
+
+    def peak_rss(key: str) -> float | None:
+        peaks = [r["rss"]["peak_mb"] for r in runs[key] if "rss" in r]
+        return statistics.median(peaks) if peaks else None
+
+    report["segments"] = {
+        "segments": SEGMENTS,
+        "field": SEGMENT_FIELD,
+        "max_segments": limit,
+        "counted": counts,
+        "x_one_model": eps("driftline_segments") / eps("driftline_memory"),
+        "x_same_events": eps("driftline_segments") / eps("driftline_segments_control"),
+        "peak_rss_mb": {
+            "one_model": peak_rss("driftline_memory"),
+            "same_events": peak_rss("driftline_segments_control"),
+            "segments": peak_rss("driftline_segments"),
+        },
+    }
+    log(
+        f"{SEGMENTS} segments: {report['segments']['x_one_model']:.2f} x the 1-model row, "
+        f"{report['segments']['x_same_events']:.2f} x the same events with 1 model"
+    )
 
 
 def write_readme(path: Path, report: dict[str, Any]) -> None:
@@ -594,16 +792,22 @@ def render(report: dict[str, Any]) -> str:
         )
     lines.append("")
     byname = {r["name"]: r for r in report["rows"]}
-    targets = []
+    # (target, measured, goal, whether higher is better)
+    targets: list[tuple[str, float, float, bool]] = []
     mem = next((r for k, r in byname.items() if k.startswith("driftline, in memory (")), None)
     if mem:
-        targets.append(("driftline in memory ≥ 0.85 x River alone", mem["x_river"], 0.85))
+        targets.append(("driftline in memory ≥ 0.85 x River alone", mem["x_river"], 0.85, True))
     dk = byname.get("driftline, Kafka -> Kafka (1 process)")
     if dk and dk["x_loop"]:
-        targets.append(("driftline from Kafka ≥ 1.0 x hand-written loop", dk["x_loop"], 1.0))
+        targets.append(("driftline from Kafka ≥ 1.0 x hand-written loop", dk["x_loop"], 1.0, True))
     if "scaling" in report:
         s = report["scaling"]["speedup"]
-        targets.append(("2 processes ≥ 1.7 x 1 process", s, 1.7))
+        targets.append(("2 processes ≥ 1.7 x 1 process", s, 1.7, True))
+    if "models" in report:
+        m = report["models"]
+        targets.append(
+            ("a further model's cost in a job ≤ 1.3 x its own", m["ratio"], m["target"], False)
+        )
     same = byname.get("River alone on driftline's model inputs (windowed features precomputed)")
     if mem and same:
         lines.append(
@@ -611,10 +815,12 @@ def render(report: dict[str, Any]) -> str:
             f"inputs; that model alone = {same['x_river']:.2f} x River alone on the raw features"
         )
         lines.append("")
+    lines += _models_note(report) + _segments_note(report)
     lines.append("| target | measured | goal | met |")
     lines.append("|---|---:|---:|---|")
-    for name, got, goal in targets:
-        lines.append(f"| {name} | {got:.2f} | {goal:.2f} | {'yes' if got >= goal else 'no'} |")
+    for name, got, goal, higher in targets:
+        met = got >= goal if higher else got <= goal
+        lines.append(f"| {name} | {got:.2f} | {goal:.2f} | {'yes' if met else 'no'} |")
     if "latency" in report and "driftline" in report["latency"]:
         p99 = report["latency"]["driftline"]["p99_ms"]
         ok = "yes" if p99 < 20 else "no"
@@ -668,6 +874,63 @@ def render(report: dict[str, Any]) -> str:
     lines.append(f"code: {code.get('commit')} ({len(code.get('dirty', []))} files changed)")
     lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()))
     return "\n".join(lines)
+
+
+def _models_note(report: dict[str, Any]) -> list[str]:
+    """What the further models of the 3-model job cost, against their own cost."""
+    m = report.get("models")
+    if not m:
+        return []
+    own = m["own_us"]
+    own_total = sum(own.values())
+    per_model = (m["extra_us"] - own_total) / len(own)
+    return [
+        f"{len(m['models'])} models on the same events ({', '.join(m['models'])}): "
+        f"{m['three_models_us']:.1f} µs/event against {m['one_model_us']:.1f} for logreg alone "
+        f"in driftline, so the {len(own)} further models cost {m['extra_us']:.1f} µs/event; "
+        "alone on the same inputs they cost "
+        + " + ".join(f"{name} {us:.1f}" for name, us in own.items())
+        + f" = {own_total:.1f} µs/event (logreg {m['logreg_own_us']:.1f}). "
+        f"Extra model cost / the models' own cost = {m['ratio']:.2f} (target ≤ "
+        f"{m['target']:.1f}): driftline's own work per further model "
+        f"{per_model:.1f} µs/event."
+        + (
+            " Accuracy in the job: "
+            + ", ".join(
+                f"{name} {figures['metric']:.4f}"
+                for name, figures in m["metrics"].items()
+                if figures.get("metric") is not None
+            )
+            + " (logreg: the row's)."
+            if m.get("metrics")
+            else ""
+        ),
+        "",
+    ]
+
+
+def _segments_note(report: dict[str, Any]) -> list[str]:
+    """What one model per value of a 100-value field costs, in time and in memory."""
+    seg = report.get("segments")
+    if not seg:
+        return []
+    counted = seg["counted"]
+    line = (
+        f"{seg['segments']} segments (segment_by = {seg['field']!r}, max_segments "
+        f"{seg['max_segments']}; {counted.get('created', 0)} created, "
+        f"{counted.get('evicted', 0)} evicted): {seg['x_one_model']:.2f} x the 1-model row, "
+        f"{seg['x_same_events']:.2f} x the same events with 1 model."
+    )
+    rss = seg["peak_rss_mb"]
+    if rss.get("segments") is not None and rss.get("same_events") is not None:
+        more = rss["segments"] - rss["same_events"]
+        line += (
+            f" Peak RSS {rss['segments']:.0f} MB against {rss['same_events']:.0f} MB with 1 "
+            f"model on the same events (+{more:.0f} MB, about "
+            f"{more * 1024 / seg['segments']:.0f} KB per segment model; the events held in "
+            "memory are in both)."
+        )
+    return [line, ""]
 
 
 if __name__ == "__main__":
