@@ -238,9 +238,22 @@ def _report_model_metric(instance: ModelInstance) -> None:
     MODEL_LIFT.labels(model, segment, metric, baseline).set(lift)
     slices = instance.slices
     if slices is not None:
-        for name, value, model_metric, base_metric in slices.exported():
+        rows = slices.exported()
+        shown = {(name, value) for name, value, _, _ in rows}
+        _forget_slices(instance, slices.shown - shown)  # left the top: counted in other now
+        slices.shown = shown
+        for name, value, model_metric, base_metric in rows:
             SLICE_METRIC.labels(model, segment, name, value, metric, "model").set(model_metric)
             SLICE_METRIC.labels(model, segment, name, value, metric, "baseline").set(base_metric)
+
+
+def _forget_slices(instance: ModelInstance, values: set[tuple[str, str]]) -> None:
+    """Remove the slice series of `(field, value)` pairs of an instance."""
+    model, segment, metric = instance.model_name, instance.segment or "", instance.metric_name
+    for name, value in values:
+        for scorer in ("model", "baseline"):
+            with contextlib.suppress(KeyError):  # a resumed process never set it
+                SLICE_METRIC.remove(model, segment, name, value, metric, scorer)
 
 
 def forget_instance(instance: ModelInstance) -> None:
@@ -255,6 +268,8 @@ def forget_instance(instance: ModelInstance) -> None:
     ):
         with contextlib.suppress(KeyError):  # never reported (it learned nothing)
             gauge.remove(*labels)
+    if instance.slices is not None:
+        _forget_slices(instance, instance.slices.shown)
 
 
 def _report_labels(shard: ModelShard, last: ReportedLabels) -> None:

@@ -84,6 +84,8 @@ class ModelInstance:
         self.policy = RetrainingPolicy(self, cfg, spec.drift)
         # the raw input names learned (`inputs`) go into the snapshots
         self.model, self.inputs = self.policy.first_model(derived, start)
+        # the snapshot it started from, while it has learned nothing since (segments.py)
+        self.started_from = start.snapshot if start is not None else None
         self.classes = list(cfg.classes) if cfg.classes is not None else None
         self.label_type: type = LABEL_TYPES[cfg.label_type]
         self.baseline = build_baseline(self.task, cfg.baseline, cfg)
@@ -119,6 +121,7 @@ class ModelInstance:
         """Recovery state pickled before model definitions: a catalog model, by its name."""
         if "definition" not in state:
             state["definition"] = CATALOG[state["model_name"]]
+        state.setdefault("started_from", None)
         self.__dict__.update(state)
 
     #: the baseline's name, once known (a class default, so shards pickled before it work)

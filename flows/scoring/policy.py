@@ -37,12 +37,13 @@ class Start:
     model: Any  # a River model
     version: int
     inputs: InputNames
+    snapshot: SnapshotInfo | None = None  # the store's snapshot it was loaded from
 
 
 def stored_start(store: ModelStore, info: SnapshotInfo, derived: frozenset[str]) -> Start:
     """A snapshot of the store as a start: its version and learned inputs carry on, so
     the store's lineage and warm-start checks hold."""
-    return Start(store.load(info), info.version, InputNames.warm_started(derived, info))
+    return Start(store.load(info), info.version, InputNames.warm_started(derived, info), info)
 
 
 class RetrainingPolicy:

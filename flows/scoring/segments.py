@@ -8,10 +8,12 @@ from every segment's labels, so a small segment does not start from nothing.
 
 The live segments of a shard are bounded by `model.max_segments`: beyond it the
 least recently seen one is written to the model store and evicted (counted in
-``driftline_segments_evicted_total``); when its segment comes back, or a label
-for one of its predictions arrives, it is restored from the store with its
-version. What only the live instance held (rolling metrics, drift monitors, a
-running challenger) starts over on a restore; the model and its version do not.
+``driftline_segments_total{event="evicted"}``); when its segment comes back, or a
+label for one of its predictions arrives, it is restored from the snapshot it was
+evicted with (kept by file in the shard's state, so a resumed job restores what
+the shard had at its recovery snapshot, not a newer one the killed run wrote).
+What only the live instance held (rolling metrics, drift monitors, a running
+challenger) starts over on a restore; the model and its version do not.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from driftline.flows.scoring.instance import ModelInstance
 from driftline.flows.scoring.labels import Served
 from driftline.flows.scoring.policy import Start, stored_start
 from driftline.flows.scoring.spec import NO_SEGMENT, ModelSpec
-from driftline.flows.scoring.store import InputNames, ModelStore
+from driftline.flows.scoring.store import InputNames, ModelStore, SnapshotInfo, UntrustedSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,8 @@ class Segments:
         self.derived = derived
         self.limit = cfg.max_segments
         self.live: OrderedDict[str, ModelInstance] = OrderedDict()
-        self.stored: set[str] = set()  # evicted segments whose model the store holds
+        # evicted segments and the snapshot each was written to
+        self.stored: dict[str, SnapshotInfo] = {}
         self.evicted = 0
         self.restored = 0
         self.parent: Any = (
@@ -83,18 +86,19 @@ class Segments:
         """What a segment's instance starts from (see the module's docstring)."""
         cfg, spec = self.spec.config, self.spec
         store = ModelStore(cfg.store)
-        if segment in self.stored:
-            info = store.latest(spec.name, self.shard, spec.definition.version, segment)
-            if info is None:
-                self.stored.discard(segment)
+        info = self.stored.pop(segment, None)
+        if info is not None:
+            try:
+                start = stored_start(store, info, self.derived)
+            except (OSError, UntrustedSnapshot) as exc:  # removed or changed by hand
+                log.warning(
+                    "an evicted segment's snapshot cannot be loaded; the segment starts fresh",
+                    extra={"model": spec.name, "segment": segment, "error": str(exc)},
+                )
             else:
                 self.restored += 1
                 telemetry.SEGMENTS.labels(spec.name, "restored").inc()
-                return stored_start(store, info, self.derived)
-            log.warning(  # removed from the store by hand, say: it starts over
-                "an evicted segment's model is no longer in the model store; it starts fresh",
-                extra={"model": spec.name, "segment": segment, "store": str(cfg.store)},
-            )
+                return start
         if cfg.warm_start:  # each segment from its own latest snapshot, or the named one
             if cfg.warm_start == "latest":
                 info = store.latest(
@@ -115,7 +119,11 @@ class Segments:
         self.evicted += 1
         telemetry.SEGMENTS.labels(self.spec.name, "evicted").inc()
         telemetry.forget_instance(instance)
-        if instance.labelled == 0:  # learned nothing here: nothing new to keep
+        if instance.labelled == 0 and instance.started_from is not None:
+            self.stored[segment] = instance.started_from  # nothing new: the same snapshot
             return
-        if instance.policy.snapshot("evicted") is not None:
-            self.stored.add(segment)
+        if instance.labelled == 0:  # learned nothing at all: nothing to keep
+            return
+        info = instance.policy.snapshot("evicted")
+        if info is not None:
+            self.stored[segment] = info

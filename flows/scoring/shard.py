@@ -68,6 +68,7 @@ class ModelShard:
             instance.__dict__.update({k: v for k, v in state.items() if k != "join"})
             instance.__dict__.setdefault("segment", None)
             instance.__dict__.setdefault("slices", None)
+            instance.__dict__.setdefault("started_from", None)
             instance.policy.owner = instance
             state = {
                 "shard": state["shard"],

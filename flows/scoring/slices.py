@@ -86,6 +86,8 @@ class SliceMonitor:
         self.max_values = max_values
         self.bigger_is_better = bool(metric_class(task)().bigger_is_better)
         self.stats: dict[str, dict[str, SliceStats]] = {f: {} for f in self.fields}
+        # `(field, value)` on Prometheus now: a value that leaves the top leaves it
+        self.shown: set[tuple[str, str]] = set()
 
     def values_of(self, features: Mapping[str, Any]) -> tuple[str, ...]:
         """The slice value of each field for an event (counted), kept with its prediction."""
