@@ -10,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from driftline.flows.config import Settings, load_settings
 from driftline.flows.features.feature_set import Featured
 from driftline.flows.outputs import telemetry
