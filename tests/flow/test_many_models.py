@@ -9,6 +9,7 @@ the job: River's `progressive_val_score` on the same events, or a count by hand.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
@@ -536,6 +537,26 @@ def test_segments_beyond_the_bound_are_stored_evicted_and_restored(
         return (p["id"], p["segment"], p["prediction"], p["score"], p["model_version"])
 
     assert [served(p) for p in bounded] == [served(p) for p in unbounded]
+
+
+def test_driftline_models_lists_the_snapshots_per_model_and_segment(tmp_path: Path) -> None:
+    """`driftline models` groups a store's snapshots by model, then segment."""
+    store = ModelStore(tmp_path / "store")
+    meta = {
+        "feature_version": "fs-x", "events_seen": 10, "labelled": 10, "metric": "accuracy",
+        "metric_value": 0.9, "reason": "evicted", "shard": "shard-0", "version": 1,
+    }  # fmt: skip
+    for model, segment in (("per-shop", "s1"), ("whole", None), ("per-shop", "s0")):
+        store.save({"a": 1}, model=model, segment=segment, **meta)
+    listing = subprocess.run(
+        [sys.executable, "-m", "driftline.flows", "models", "--store", str(store.directory)],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    header, rows = listing[0].split(), [line.split() for line in listing[1::2]]
+    assert header[:3] == ["model", "segment", "ver"]
+    assert [row[:2] for row in rows] == [["per-shop", "s0"], ["per-shop", "s1"], ["whole", "-"]]
+    assert all(row[-1].endswith(".pkl") for row in rows)
+    assert "-s0-" in rows[0][-1]  # the segment is in the file name too
 
 
 # ------------------------------------------------------------- kill -9 and resume
