@@ -78,6 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "model.name": args.model,
             "metrics.port": args.metrics_port,
             "metrics.enabled": False if args.no_metrics else None,
+            "live.port": args.live_port,
+            "live.enabled": False if args.no_live else None,
             "recovery.directory": args.recovery_dir,
             "model.warm_start": args.warm_start,
             "model.store": args.store,
@@ -147,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--metrics-port", type=int, help="Prometheus port (0 = any free port).")
     run.add_argument("--no-metrics", action="store_true", help="Do not serve /metrics.")
+    run.add_argument("--live-port", type=int, help="Port of the live page (0 = any free port).")
+    run.add_argument("--no-live", action="store_true", help="Do not serve the live page.")
     run.add_argument("--warm-start", help="Start from 'latest' or a snapshot in the store.")
     run.add_argument("--store", type=Path, help="Model store directory.")
     run.add_argument("--plot", type=Path, help="Write an SVG of accuracy over time here.")

@@ -31,7 +31,13 @@ from driftline.flows.config.features import (
     builtin_windows,
 )
 from driftline.flows.config.mapping import EventMapping, LabelMapping, MappingConfig
-from driftline.flows.config.run import MetricsConfig, RecoverySection, RunConfig, SinkConfig
+from driftline.flows.config.run import (
+    LiveConfig,
+    MetricsConfig,
+    RecoverySection,
+    RunConfig,
+    SinkConfig,
+)
 from driftline.flows.config.scoring import DriftConfig, LabelsConfig, ModelConfig
 from driftline.flows.config.sources import (
     BuiltinStreamConfig,
@@ -68,6 +74,7 @@ class Settings(BaseSettings):
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
     recovery: RecoverySection = Field(default_factory=RecoverySection)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     mapping: MappingConfig = Field(default_factory=MappingConfig)
@@ -265,6 +272,7 @@ __all__ = [
     "KafkaConfig",
     "LabelMapping",
     "LabelsConfig",
+    "LiveConfig",
     "MappingConfig",
     "MetricsConfig",
     "ModelConfig",

@@ -26,6 +26,22 @@ class MetricsConfig(_Section):
     port: int = Field(9108, ge=0, le=65535)
 
 
+class LiveConfig(_Section):
+    """The live page the job serves (alerts, metrics over time, versions, drift, config)."""
+
+    enabled: bool = True
+    host: str = Field("127.0.0.1", description="Loopback by default, like /metrics.")
+    port: int = Field(9109, ge=0, le=65535, description="0 = any free port (logged).")
+    history: int = Field(
+        500, ge=10, le=100_000, description="Alerts, points and samples the page keeps."
+    )
+    linger: Duration = Field(
+        timedelta(0),
+        description="Keep serving the page this long after the input ended (a replay's "
+        "last state stays on screen).",
+    )
+
+
 # --------------------------------------------------------------------------- app
 
 
