@@ -209,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     drift_eval.add_parser(sub)
 
+    from driftline.flows.app import alerts
+
+    alerts.add_parser(sub, _add_common)
+
     topics = sub.add_parser("topics", help="Manage the Kafka topics.")
     topics_sub = topics.add_subparsers(dest="topics_command", required=True)
     create = topics_sub.add_parser(
