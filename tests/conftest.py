@@ -36,13 +36,14 @@ class RunResult:
 
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
-    """Settings for a test run: outputs in tmp_path, no metrics server, quiet console."""
+    """Settings for a test run: outputs in tmp_path, no metrics server or page, quiet console."""
 
     def make(**overrides: Any) -> Settings:
         base: dict[str, Any] = {
             "sinks": {"directory": str(tmp_path / "out")},
             "model": {"store": str(tmp_path / "models")},
             "metrics": {"enabled": False},
+            "live": {"enabled": False},  # no page in tests of the flow (tests/live test it)
             "run": {"progress_every": 3600, "epoch_interval": "PT1S"},
         }
         for section, values in overrides.items():

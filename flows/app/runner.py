@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from bytewax.recovery import RecoveryConfig
 from bytewax.testing import run_main
@@ -17,7 +18,7 @@ from driftline.connectors.registry import (
     sample_label_messages,
     sample_messages,
 )
-from driftline.connectors.shutdown import SignalWatcher, clear_stop
+from driftline.connectors.shutdown import SignalWatcher, clear_stop, stop_requested
 from driftline.flows.app.compatibility import check_warm_start, holds_state, recovery_config
 from driftline.flows.app.monitor import RunMonitor
 from driftline.flows.app.preflight import (
@@ -31,6 +32,7 @@ from driftline.flows.config import Settings, StartupError
 from driftline.flows.dataflow import FlowIO, build_dataflow
 from driftline.flows.features.feature_set import feature_set_version
 from driftline.flows.features.startup import check_feature_function
+from driftline.flows.live import Watchers, close_page, open_page
 from driftline.flows.outputs import telemetry
 from driftline.flows.scoring.definition import check_model
 from driftline.flows.scoring.rule import baseline_name, check_rule
@@ -122,8 +124,13 @@ def _run(
     )
     monitor.models = [spec.name for spec in scoring_plan(settings).specs]
     io = io or build_io(settings)
+    models = _models_summary(settings)
+    page = open_page(
+        settings, _live_config(settings, models, feature_version), next(iter(monitor.models), None)
+    )
+    watcher = monitor if page is None else Watchers(monitor, page.feed)
     epoch = settings.run.epoch_interval if recovery is None else settings.recovery.snapshot_interval
-    flow = build_dataflow(settings, io, monitor, recovering=recovery is not None)
+    flow = build_dataflow(settings, io, watcher, recovering=recovery is not None)
     if serve_metrics if serve_metrics is not None else settings.metrics.enabled:
         _serve_metrics(settings)
     kafka = {}
@@ -138,34 +145,69 @@ def _run(
             **kafka,
             "source": settings.run.source,
             "sink": settings.run.sink,
-            "models": [
-                {
-                    "model": spec.name,
-                    "definition_version": spec.definition.version,
-                    "baseline": baseline_name(spec.config),
-                    "target": spec.target,
-                    "shards": len(spec.keys),
-                    **({"segment_by": spec.config.segment_by} if spec.config.segment_by else {}),
-                    **({"slices": spec.config.slices} if spec.config.slices else {}),
-                }
-                for spec in scoring_plan(settings).specs
-            ],
+            "models": models,
             "feature_version": feature_version,
             "workers": settings.run.workers,
         },
     )
-    if settings.run.workers == 1 and settings.run.process_id is None:
-        run_main(flow, epoch_interval=epoch, recovery_config=recovery)
-    else:
-        from bytewax.run import cli_main
+    try:
+        if settings.run.workers == 1 and settings.run.process_id is None:
+            run_main(flow, epoch_interval=epoch, recovery_config=recovery)
+        else:
+            from bytewax.run import cli_main
 
-        cli_main(
-            flow,
-            workers_per_process=settings.run.workers,
-            process_id=settings.run.process_id,
-            addresses=settings.run.addresses or None,
-            epoch_interval=epoch,
-            recovery_config=recovery,
-        )
+            cli_main(
+                flow,
+                workers_per_process=settings.run.workers,
+                process_id=settings.run.process_id,
+                addresses=settings.run.addresses or None,
+                epoch_interval=epoch,
+                recovery_config=recovery,
+            )
+    except BaseException:
+        close_page(page, 0)
+        raise
+    close_page(page, settings.live.linger.total_seconds(), stop_requested)
     sys.stderr.flush()
     return monitor
+
+
+def _models_summary(settings: Settings) -> list[dict[str, Any]]:
+    """The job's models as the start-up line (and the live page) describe them."""
+    return [
+        {
+            "model": spec.name,
+            "definition_version": spec.definition.version,
+            "baseline": baseline_name(spec.config),
+            "target": spec.target,
+            "shards": len(spec.keys),
+            **({"segment_by": spec.config.segment_by} if spec.config.segment_by else {}),
+            **({"slices": spec.config.slices} if spec.config.slices else {}),
+        }
+        for spec in scoring_plan(settings).specs
+    ]
+
+
+def _live_config(
+    settings: Settings, models: list[dict[str, Any]], feature_version: str
+) -> dict[str, Any]:
+    """The run's configuration as the live page shows it: what runs, never a setting
+    that could hold a secret (no Kafka settings, no paths)."""
+    config: dict[str, Any] = {
+        "models": models,
+        "feature_version": feature_version,
+        "source": settings.run.source,
+        "sink": settings.run.sink,
+        "workers": settings.run.workers,
+        "process_id": settings.run.process_id,
+        "history": settings.live.history,
+    }
+    if settings.run.source == "builtin":
+        b = settings.builtin
+        config["builtin"] = {
+            "events": b.events,
+            "generator": b.generator,
+            "drift_points": b.drift_points,
+            "data_drift_points": b.data_drift_points,
+        }
+    return config

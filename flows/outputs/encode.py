@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
@@ -42,6 +43,9 @@ class OutputWatcher(Protocol):
     def alert(self, alert: Alert) -> None: ...
     def tick(self) -> None: ...
 
+    # optional: `drift_report(report: DriftReport) -> None`, called for each drift report
+    # when the watcher has it (the live page's feed does; the run monitor does not)
+
 
 class EncodeOutputs:
     """`flat_map_batch` step: scored outputs and dead letters to sink items.
@@ -58,6 +62,9 @@ class EncodeOutputs:
     ) -> None:
         self.monitor = monitor
         self.routes = routes
+        self.drift_report: Callable[[DriftReport], None] | None = getattr(
+            monitor, "drift_report", None
+        )
 
     def __call__(self, items: list[Any]) -> list[tuple[str, Any]]:
         """`items` are `Scored | DeadLetter` (typed Any: bytewax's `branch` does not
@@ -94,6 +101,8 @@ class EncodeOutputs:
                     monitor.alert(record)
             elif isinstance(record, DriftReport):
                 out.append((_REPORTS, dumps(record)))
+                if self.drift_report is not None:
+                    self.drift_report(record)
             else:  # a dead letter from scoring
                 out.append((_DEAD_LETTERS, dumps(record)))
                 telemetry.count_dead_letters([record])
