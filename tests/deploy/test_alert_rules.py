@@ -1,9 +1,11 @@
 """The alerting rules (deploy/prometheus/alerts.yml) checked and unit-tested by the real
 promtool, and their shape: every rule says how bad it is, what happened, what to do, uses
-only metrics driftline exports, and has a unit test that makes it fire.
+only metrics driftline exports, and has a unit test that makes it fire. The Alertmanager
+config (deploy/alertmanager/alertmanager.yml) checked by amtool, its documented receiver
+examples too, and each rule's severity routed to its receiver.
 
-promtool comes with Debian's `prometheus` package; without it these tests skip (fail
-under DRIFTLINE_REQUIRE_LIVE_TOOLS=1, as in CI).
+promtool comes with Debian's `prometheus` package, amtool with `prometheus-alertmanager`;
+without them these tests skip (fail under DRIFTLINE_REQUIRE_LIVE_TOOLS=1, as in CI).
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 RULES = PROMETHEUS_DIR / "alerts.yml"
 RULE_TESTS = PROMETHEUS_DIR / "alerts.test.yml"
 PROMETHEUS_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
+ALERTMANAGER_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+AMTOOL_HINT = "apt-get install --no-install-recommends prometheus-alertmanager"
+#: where each severity goes (alertmanager.yml's routes)
+RECEIVERS = {"critical": "driftline-oncall", "warning": "driftline-team", "info": "driftline-info"}
 
 SEVERITIES = {"info", "warning", "critical"}
 ANNOTATIONS = {"summary", "description", "runbook"}
@@ -129,3 +135,65 @@ def test_rule_metrics_are_registered() -> None:
         and not any(m.endswith(s) and m.removesuffix(s) in registered for s in HISTOGRAM_SUFFIXES)
     )
     assert not unknown, f"rules use metrics driftline does not export: {unknown}"
+
+
+# --- alertmanager ------------------------------------------------------------------
+
+
+def _receiver_examples() -> str:
+    """alertmanager.yml with its commented receiver examples uncommented into receivers."""
+    text = ALERTMANAGER_CONFIG.read_text()
+    head, marker, rest = text.partition("# --- receiver examples")
+    assert marker, "alertmanager.yml lost its receiver examples"
+    block = rest.split("\n", 1)[1].split("# --- end of receiver examples")[0]
+    lines = [line[1:] for line in block.splitlines() if line.startswith("#  ")]
+    assert lines
+    return head + "\n".join(lines) + "\n"
+
+
+def test_amtool_checks_the_alertmanager_config() -> None:
+    amtool = require_tool("amtool", AMTOOL_HINT)
+    done = _run(amtool, "check-config", str(ALERTMANAGER_CONFIG))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout
+    assert f"- {len(RECEIVERS)} receivers" in done.stdout
+
+
+def test_amtool_checks_the_documented_receiver_examples(tmp_path: Path) -> None:
+    """The Slack, PagerDuty and webhook examples are valid receivers once uncommented."""
+    amtool = require_tool("amtool", AMTOOL_HINT)
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(_receiver_examples())
+    receivers = yaml.safe_load(config.read_text())["receivers"]
+    kinds = {key for r in receivers for key in r if key.endswith("_configs")}
+    assert kinds == {"slack_configs", "pagerduty_configs", "webhook_configs"}
+    done = _run(amtool, "check-config", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"- {len(RECEIVERS) + 3} receivers" in done.stdout
+
+
+def test_amtool_catches_a_broken_config(tmp_path: Path) -> None:
+    amtool = require_tool("amtool", AMTOOL_HINT)
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(ALERTMANAGER_CONFIG.read_text().replace("driftline-oncall", "nobody", 1))
+    done = _run(amtool, "check-config", str(config))
+    assert done.returncode != 0
+    assert "nobody" in done.stdout + done.stderr
+
+
+def test_each_rule_is_routed_by_its_severity() -> None:
+    amtool = require_tool("amtool", AMTOOL_HINT)
+    for rule in _rules():
+        severity = rule["labels"]["severity"]
+        done = _run(
+            amtool,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={ALERTMANAGER_CONFIG}",
+            f"--verify.receivers={RECEIVERS[severity]}",
+            f"alertname={rule['alert']}",
+            f"severity={severity}",
+        )
+        assert done.returncode == 0, (rule["alert"], done.stdout + done.stderr)
+        assert done.stdout.strip() == RECEIVERS[severity], rule["alert"]

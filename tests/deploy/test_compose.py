@@ -19,12 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+ALERT_RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
+ALERTMANAGER = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 GRAFANA_PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
 DATASOURCES = GRAFANA_PROVISIONING / "datasources" / "prometheus.yml"
 DASHBOARD_PROVIDER = GRAFANA_PROVISIONING / "dashboards" / "driftline.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "driftline.json"
 
-SERVICES = {"kafka", "topics", "driftline", "producer", "prometheus", "grafana"}
+SERVICES = {"kafka", "topics", "driftline", "producer", "prometheus", "alertmanager", "grafana"}
 DRIFTLINE_SERVICES = {"topics", "driftline", "producer"}
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 _METRIC_RE = re.compile(r"\b(driftline_[a-zA-Z0-9_]+)\b")
@@ -251,6 +253,38 @@ def test_prometheus_config_is_mounted(services: dict[str, dict[str, Any]]) -> No
     assert _host_path(mounts["/etc/prometheus/prometheus.yml"]) == PROMETHEUS
     assert "--config.file=/etc/prometheus/prometheus.yml" in _command(prom)
     assert 9090 in _ports(prom["ports"])
+
+
+def test_prometheus_loads_the_rules_next_to_its_config(services: dict[str, dict[str, Any]]) -> None:
+    """rule_files are relative to prometheus.yml: alerts.yml is mounted beside it."""
+    config = _yaml(PROMETHEUS)
+    mounts = _mounts(services["prometheus"])
+    for rule_file in config["rule_files"]:
+        container = f"/etc/prometheus/{rule_file}"
+        assert container in mounts, f"{rule_file} is not mounted into the prometheus service"
+        assert _host_path(mounts[container]) == ALERT_RULES
+
+
+# --- alertmanager ------------------------------------------------------------------
+
+
+def test_prometheus_sends_alerts_to_the_alertmanager_service(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    am = services["alertmanager"]
+    assert am["image"].startswith("prom/alertmanager")
+    mounts = _mounts(am)
+    assert _host_path(mounts["/etc/alertmanager/alertmanager.yml"]) == ALERTMANAGER
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in _command(am)
+    assert 9093 in _ports(am["ports"])
+    targets = [
+        target
+        for manager in _yaml(PROMETHEUS)["alerting"]["alertmanagers"]
+        for sc in manager["static_configs"]
+        for target in sc["targets"]
+    ]
+    assert targets == ["alertmanager:9093"]
+    assert "alertmanager" in services["prometheus"]["depends_on"]
 
 
 # --- grafana -----------------------------------------------------------------------

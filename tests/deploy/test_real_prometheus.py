@@ -7,8 +7,11 @@ rules loaded. Then EVERY PromQL expression of deploy/grafana/dashboards/driftlin
 and of deploy/prometheus/alerts.yml runs against /api/v1/query: each returns data, and
 each alert expression is in the state this run must put it in (the concept-drift rule
 returns a series, the job-down rule none while the job is up, one after it stopped).
+Prometheus sends what fires to a real Alertmanager (`prometheus-alertmanager`) running
+deploy/alertmanager/alertmanager.yml, which routes it to the receiver of its severity.
 
-Without `prometheus` the tests skip (fail under DRIFTLINE_REQUIRE_LIVE_TOOLS=1, as in CI).
+Without `prometheus` or `prometheus-alertmanager` the tests skip (fail under
+DRIFTLINE_REQUIRE_LIVE_TOOLS=1, as in CI).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from tests.support.live_tools import require_tool
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "driftline.json"
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
+ALERTMANAGER_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 
 JOB_CONFIG = """
 [builtin]
@@ -136,8 +140,10 @@ def value_part(expr: str) -> str:
 @dataclass
 class Stack:
     prometheus: subprocess.Popen[bytes]
+    alertmanager: subprocess.Popen[bytes]
     job: subprocess.Popen[bytes]
     url: str
+    alertmanager_url: str
     tmp: Path
 
     def get(self, path: str, **params: str) -> Any:
@@ -156,7 +162,7 @@ class Stack:
     def logs(self) -> str:
         return "\n".join(
             f"--- {name}\n" + (self.tmp / name).read_text(errors="replace")[-4000:]
-            for name in ("job.log", "prometheus.log")
+            for name in ("job.log", "prometheus.log", "alertmanager.log")
         )
 
 
@@ -195,32 +201,14 @@ def _start_job(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise AssertionError("the job logged no metrics URL:\n" + (tmp / "job.log").read_text())
 
 
-def _start_prometheus(
-    tmp: Path, binary: str, metrics_url: str
-) -> tuple[subprocess.Popen[bytes], str]:
-    target = urllib.parse.urlsplit(metrics_url)
-    config = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES)],
-        "scrape_configs": [
-            {
-                "job_name": "driftline",
-                "metrics_path": target.path,
-                "static_configs": [{"targets": [target.netloc]}],
-            }
-        ],
-    }
-    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+def _start_server(tmp: Path, name: str, command: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a Prometheus-style server (`{port}` in `command`) on a free loopback port;
+    returns it and its URL once /-/ready answers."""
     for _attempt in range(3):  # a free port may be taken between the check and the bind
         port = _free_port()
-        with open(tmp / "prometheus.log", "wb") as log:
+        with open(tmp / f"{name}.log", "wb") as log:
             proc = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={tmp / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={tmp / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
+                [arg.format(port=port) for arg in command],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -235,7 +223,56 @@ def _start_prometheus(
                 pass
             time.sleep(0.1)
         _stop(proc)
-    raise AssertionError("Prometheus did not start:\n" + (tmp / "prometheus.log").read_text())
+    raise AssertionError(f"{name} did not start:\n" + (tmp / f"{name}.log").read_text())
+
+
+def _start_alertmanager(tmp: Path, binary: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The repo's alertmanager.yml, alone (no cluster), with a temporary storage."""
+    return _start_server(
+        tmp,
+        "alertmanager",
+        [
+            binary,
+            f"--config.file={ALERTMANAGER_CONFIG}",
+            f"--storage.path={tmp / 'alertmanager-data'}",
+            "--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+    )
+
+
+def _start_prometheus(
+    tmp: Path, binary: str, metrics_url: str, alertmanager_url: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Scrapes the job every second, evaluates the rules every second, sends to Alertmanager."""
+    target = urllib.parse.urlsplit(metrics_url)
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(RULES)],
+        "alerting": {
+            "alertmanagers": [
+                {"static_configs": [{"targets": [urllib.parse.urlsplit(alertmanager_url).netloc]}]}
+            ]
+        },
+        "scrape_configs": [
+            {
+                "job_name": "driftline",
+                "metrics_path": target.path,
+                "static_configs": [{"targets": [target.netloc]}],
+            }
+        ],
+    }
+    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+    return _start_server(
+        tmp,
+        "prometheus",
+        [
+            binary,
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            "--web.listen-address=127.0.0.1:{port}",
+        ],
+    )
 
 
 def _everything_answers(stack: Stack) -> list[str]:
@@ -250,14 +287,23 @@ def _everything_answers(stack: Stack) -> list[str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     binary = require_tool("prometheus", "apt-get install --no-install-recommends prometheus")
+    am_binary = require_tool(
+        "prometheus-alertmanager", "apt-get install --no-install-recommends prometheus-alertmanager"
+    )
     tmp = tmp_path_factory.mktemp("real-prometheus")
-    job, metrics_url = _start_job(tmp)
+    alertmanager, am_url = _start_alertmanager(tmp, am_binary)
     try:
-        prometheus, url = _start_prometheus(tmp, binary, metrics_url)
+        job, metrics_url = _start_job(tmp)
+    except BaseException:
+        _stop(alertmanager)
+        raise
+    try:
+        prometheus, url = _start_prometheus(tmp, binary, metrics_url, am_url)
     except BaseException:
         _stop(job)
+        _stop(alertmanager)
         raise
-    stack = Stack(prometheus, job, url, tmp)
+    stack = Stack(prometheus, alertmanager, job, url, am_url, tmp)
     try:
         deadline = time.monotonic() + WAIT_SECONDS
         while _everything_answers(stack) and time.monotonic() < deadline:
@@ -267,6 +313,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         _stop(prometheus)
         _stop(job)
+        _stop(alertmanager)
 
 
 def test_prometheus_loads_every_rule_and_evaluates_it_without_error(stack: Stack) -> None:
@@ -328,6 +375,29 @@ def test_prometheus_fires_the_drift_alerts_itself(stack: Stack) -> None:
     assert concept["labels"]["severity"] == "warning"
     assert concept["annotations"]["summary"].startswith("Concept drift on 127.0.0.1:")
     assert not any(name == "DriftlineJobDown" for name, _ in states)
+
+
+def test_alertmanager_receives_the_alerts_and_routes_them_by_severity(stack: Stack) -> None:
+    """What fires reaches the repo's Alertmanager config and lands at the receiver of its
+    severity (the place to put Slack, PagerDuty or a webhook)."""
+    wanted = {
+        "DriftlineConceptDrift": "driftline-team",  # warning
+        "DriftlineModelChanged": "driftline-info",  # info
+    }
+    deadline = time.monotonic() + 20
+    while True:
+        url = f"{stack.alertmanager_url}/api/v2/alerts"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            alerts = json.load(resp)
+        got = {a["labels"]["alertname"]: sorted(r["name"] for r in a["receivers"]) for a in alerts}
+        if all(got.get(name) == [rcv] for name, rcv in wanted.items()):
+            break
+        assert time.monotonic() < deadline, f"Alertmanager has {got}\n{stack.logs()}"
+        time.sleep(0.5)
+    concept = next(a for a in alerts if a["labels"]["alertname"] == "DriftlineConceptDrift")
+    assert concept["labels"]["severity"] == "warning"
+    assert concept["annotations"]["runbook"]
+    assert concept["status"]["state"] == "active"
 
 
 def test_job_down_fires_once_the_job_stops(stack: Stack) -> None:
