@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck bench bench-quick example clean
+.PHONY: run test lint typecheck bench bench-quick example screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(TSTAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# docs/live.png: the live page of a run on the built-in stream, in headless Chromium
+screenshot: $(TSTAMP)
+	$(BIN)/python -m tests.support.live_tools docs/live.png
 
 typecheck: $(TSTAMP)
 	$(BIN)/mypy

@@ -199,7 +199,8 @@ function renderChart() {
   }
   ctx.setLineDash([]);
   const names = new Set(series.map((s) => s.model));
-  for (const a of state.alerts) {
+  const drawOrder = (a) => (a.kind === "concept_drift" ? 2 : a.kind === "data_drift" ? 1 : 0);
+  for (const a of [...state.alerts].sort((p, q) => drawOrder(p) - drawOrder(q))) {
     if (!names.has(a.model) || a.x < xmin || a.slice != null) continue;
     ctx.fillStyle = MARKS[a.kind] || "#718096";
     const x = X(a.x);
