@@ -498,18 +498,22 @@ def add_parser(
     p = subparsers.add_parser(
         "alerts",
         help="Follow the job's alerts in a terminal (its alerts file or Kafka topic).",
-        description="Print the job's alerts one readable line each, severity first, from "
-        "alerts.jsonl in the output directory or the alerts topic; filter them, and with "
-        "--follow keep printing new ones as `tail -f` does. Lines that are not alerts are "
+        description="Print the job's alerts one readable line each, severity first, from the\n"
+        "alerts.jsonl in its output directory or from its alerts topic; filter them, and with\n"
+        "--follow keep printing new ones as `tail -f` does. Lines that are not alerts are\n"
         "reported on stderr and skipped. Ctrl-C or SIGTERM end it (exit 0).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     common(p)
     p.add_argument("--source", choices=["file", "kafka"], help="Where the alerts are.")
-    p.add_argument("--out", type=Path, help="The job's output directory (sinks.directory).")
-    p.add_argument("--file", type=Path, help="An alerts JSONL file (implies --source file).")
-    p.add_argument("--bootstrap-servers", help="Kafka brokers (--source kafka).")
+    p.add_argument(
+        "--out", type=Path, metavar="DIR", help="The job's output directory (sinks.directory)."
+    )
+    p.add_argument(
+        "--file", type=Path, metavar="FILE", help="An alerts JSONL file (implies --source file)."
+    )
+    p.add_argument("--bootstrap-servers", metavar="HOSTS", help="Kafka brokers (--source kafka).")
     p.add_argument("--topic", help="The alerts topic (--source kafka; kafka.alerts_topic).")
     p.add_argument("-f", "--follow", action="store_true", help="Keep printing new alerts.")
     p.add_argument(
