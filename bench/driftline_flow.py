@@ -14,7 +14,10 @@ Modes:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +41,10 @@ def run_flow(mode: str, overrides: dict[str, Any], events_file: Path | None) -> 
     from driftline.connectors.registry import build_io
     from driftline.flows.app.runner import run
 
-    settings = load_settings(None, _merge(quiet_settings(), overrides))
+    # no live page unless a row asks for one (the page's row compares with one without)
+    base = {**quiet_settings(), "live": {"enabled": False}}
+    settings = load_settings(None, _merge(base, overrides))
+    reader = PageReader() if settings.live.enabled else None
     sampler: RssSampler | None = None
     if mode == "memory":
         assert events_file is not None
@@ -53,7 +59,11 @@ def run_flow(mode: str, overrides: dict[str, Any], events_file: Path | None) -> 
         io = build_io(settings)
     io = FlowIO(events=timed_source(io.events), outputs=timed_sink(io.outputs), labels=io.labels)
     t0 = time.perf_counter()
-    monitor = run(settings, io=io, serve_metrics=False)
+    if reader is not None:
+        with reader.attached():
+            monitor = run(settings, io=io, serve_metrics=False)
+    else:
+        monitor = run(settings, io=io, serve_metrics=False)
     t_end = time.perf_counter()
     result: dict[str, Any] = {
         "events": WATCH.events_in,
@@ -74,6 +84,8 @@ def run_flow(mode: str, overrides: dict[str, Any], events_file: Path | None) -> 
             }
             for name, figures in monitor.others.items()
         }
+    if reader is not None:  # what the connected page was sent
+        result["page"] = {"messages": reader.messages, "bytes": reader.bytes}
     segments = segment_events()
     if segments:
         result["segments"] = segments
@@ -94,6 +106,52 @@ def run_flow(mode: str, overrides: dict[str, Any], events_file: Path | None) -> 
             ],
         }
     return result
+
+
+class PageReader:
+    """A page open on the job's live page: an SSE client reading `/events` in a thread.
+
+    Attached by wrapping the runner's `open_page`, so it connects as soon as the page
+    is served (before the first event) and reads until the job stops the server.
+    """
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.bytes = 0
+        self._thread: threading.Thread | None = None
+
+    def _read(self, url: str) -> None:
+        import urllib.request
+
+        with urllib.request.urlopen(url + "events", timeout=60) as stream:
+            for line in stream:
+                self.bytes += len(line)
+                if line.startswith(b"data: "):
+                    self.messages += 1
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[None]:
+        from driftline.flows.app import runner
+
+        opened = runner.open_page
+
+        def open_page(*args: Any, **kwargs: Any) -> Any:
+            page = opened(*args, **kwargs)
+            if page is not None:
+                self._thread = threading.Thread(target=self._read, args=(page.url,), daemon=True)
+                self._thread.start()
+                deadline = time.monotonic() + 10  # the page's first state is read
+                while not self.messages and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            return page
+
+        runner.open_page = open_page  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            runner.open_page = opened  # type: ignore[assignment]
+            if self._thread is not None:
+                self._thread.join(timeout=10)
 
 
 def segment_events() -> dict[str, int]:

@@ -39,7 +39,7 @@ QUIX_PYTHON = ROOT / "bench" / ".venv" / "bin" / "python"
 
 #: Groups of rows `--only` chooses from. The floor and the 1-model in-memory row
 #: always run: every other row is a ratio to one of them.
-ROW_GROUPS = ("river", "variants", "models", "segments", "kafka", "memory")
+ROW_GROUPS = ("river", "variants", "models", "segments", "live", "kafka", "memory")
 
 #: The models the 3-model job adds to logreg (its [[models]] ids and what each
 #: is: a catalog name or a River class), each also timed alone on the same inputs.
@@ -362,6 +362,8 @@ def main() -> None:
         _models_rows(report, in_memory)
     if wanted("segments"):
         _segment_rows(report, in_memory, segments_file)
+    if wanted("live"):
+        _live_rows(report, in_memory)
 
     if "kafka" not in skip and wanted("kafka"):
         _kafka_benches(args, report, n, repeat, floor, events_file, tmp, skip, row)
@@ -424,6 +426,40 @@ def _variant_rows(in_memory: Any) -> None:
         },
         "driftline, in memory, a feature function and a rule baseline on",
         "features.derive = bench.plugins:derive, model.baseline = rule",
+    )
+
+
+def _live_rows(report: dict[str, Any], in_memory: Any) -> None:
+    """4e: the live page open (a client reading its event stream) against no page.
+
+    The row without a page is the 1-model in-memory row (benches run with live.enabled
+    false unless a row turns it on); the page's row serves it on a free port and
+    keeps a server-sent-events client connected and reading for the whole run.
+    """
+    in_memory(
+        "driftline_memory_live",
+        "driftline in memory, live page open",
+        {"live": {"enabled": True, "port": 0}},
+        "driftline, in memory, live page open (a client reading its events)",
+        "live.enabled, a browser's SSE stream connected all run",
+    )
+    runs = report["runs"]
+    base, page = median_eps(runs["driftline_memory"]), median_eps(runs["driftline_memory_live"])
+    sent = runs["driftline_memory_live"][0].get("page", {})
+    report["live_page"] = {
+        "eps_without": base,
+        "eps_with_page": page,
+        "ratio": page / base,
+        "messages": sent.get("messages"),
+        "bytes": sent.get("bytes"),
+    }
+    report["rows"][-1]["note"] += (
+        f"; x{page / base:.2f} of the row without a page; the page was sent "
+        f"{sent.get('messages', 0):,} messages, {sent.get('bytes', 0) / 1024:,.0f} KiB"
+    )
+    log(
+        f"live page: {page:,.0f} ev/s with a page open vs {base:,.0f} without "
+        f"(x{page / base:.2f}); {sent.get('messages', 0):,} messages sent"
     )
 
 
@@ -815,7 +851,7 @@ def render(report: dict[str, Any]) -> str:
             f"inputs; that model alone = {same['x_river']:.2f} x River alone on the raw features"
         )
         lines.append("")
-    lines += _models_note(report) + _segments_note(report)
+    lines += _models_note(report) + _segments_note(report) + _live_note(report)
     lines.append("| target | measured | goal | met |")
     lines.append("|---|---:|---:|---|")
     for name, got, goal, higher in targets:
@@ -931,6 +967,20 @@ def _segments_note(report: dict[str, Any]) -> list[str]:
             "memory are in both)."
         )
     return [line, ""]
+
+
+def _live_note(report: dict[str, Any]) -> list[str]:
+    """What a live page open on the job costs it."""
+    live = report.get("live_page")
+    if not live:
+        return []
+    return [
+        f"Live page open (an SSE client connected and reading all run): "
+        f"{live['eps_with_page']:,.0f} events/s against {live['eps_without']:,.0f} without a "
+        f"page = {live['ratio']:.2f} x; it was sent {live['messages'] or 0:,} messages "
+        f"({(live['bytes'] or 0) / 1024:,.0f} KiB).",
+        "",
+    ]
 
 
 if __name__ == "__main__":

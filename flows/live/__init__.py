@@ -49,7 +49,7 @@ def open_page(settings: Settings, config: dict[str, Any], primary: str | None) -
             extra={"host": settings.live.host, "port": page.port},
         )
         return None
-    log.info(f"live page at {url}", extra={"url": url})
+    log.info("live page", extra={"url": url})
     return page
 
 

@@ -89,7 +89,8 @@ class LiveFeed:
         self.version = 0  # moves when anything the page shows changed
         self.started = time.time()
         self.finished: float | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the state a page reads
+        self._sampling = threading.Lock()  # one sample at a time
         self._seq = 0
         self._scored = 0  # predictions of the primary model seen (the x of alerts)
         self._next_sample = 0.0
@@ -197,14 +198,21 @@ class LiveFeed:
     def tick(self) -> None:
         """After each encoded batch: a point of the history when one is due."""
         now = time.monotonic()
-        if now >= self._next_sample:
-            self._next_sample = now + self.sample_every
-            self.sample()
+        if now >= self._next_sample and self._sampling.acquire(blocking=False):
+            try:  # one worker samples; the others go on
+                self._next_sample = now + self.sample_every
+                self._sample()
+            finally:
+                self._sampling.release()
 
     # ------------------------------------------------------------ sampling
 
     def sample(self, final: bool = False) -> None:
         """Read the job's metrics into the current figures and one point of the history."""
+        with self._sampling:
+            self._sample(final)
+
+    def _sample(self, final: bool = False) -> None:
         now = time.time()
         scored = _counter(telemetry.EVENTS, outcome="scored")
         late = _counter(telemetry.LATE_EVENTS)

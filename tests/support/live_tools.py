@@ -49,7 +49,7 @@ def require_tool(path_or_name: str, install_hint: str) -> str:
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_HINT = "apt-get install chromium (Debian's package; never `playwright install`)"
 ROOT = Path(__file__).resolve().parents[2]
-_URL = re.compile(r"live page at (http://\S+/)")
+_URL = re.compile(r'live page url="(http://[^"]+/)"')
 _METRICS = re.compile(r"metrics endpoint listening url=\"(http://\S+/metrics)\"")
 
 
