@@ -257,7 +257,7 @@ def test_the_command_line_takes_the_rule_from_plugins(plugins: Path, tmp_path: P
         tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert 'baseline="rule flow_rules:concept_seven"' in proc.stderr  # the starting line
+    assert '"baseline":"rule flow_rules:concept_seven"' in proc.stderr  # the starting line
     assert "rule flow_rules:concept_seven 1.0000  lift " in proc.stdout
 
 
@@ -383,4 +383,4 @@ def test_the_command_line_serves_a_rule_alone(plugins: Path, tmp_path: Path) -> 
         env_rule,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert 'model="rule"' in proc.stderr and "accuracy         model 1.0000" in proc.stdout
+    assert '"model":"rule"' in proc.stderr and "accuracy         model 1.0000" in proc.stdout
