@@ -14,9 +14,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from driftline.evaluation.harness.report import markdown
-from driftline.evaluation.harness.runner import make_plan, run
-
 
 def _parse_seeds(text: str) -> list[int]:
     return [int(s) for s in text.replace(",", " ").split()]
@@ -45,7 +42,15 @@ def add_parser(
 
 
 def cmd_drift_eval(args: argparse.Namespace) -> int:
-    """Run the evaluation; print a table; optionally write JSON."""
+    """Run the evaluation; print a table; optionally write JSON.
+
+    The harness (River's detectors and streams) is imported here, not with the
+    module: `add_parser` runs for every `driftline` command, and importing it
+    there cost every command about 2 s of start-up (`python -X importtime`).
+    """
+    from driftline.evaluation.harness.report import markdown
+    from driftline.evaluation.harness.runner import make_plan, run
+
     result = run(make_plan(args.quick, args.seeds, args.jobs))
     if args.out:
         with open(args.out, "w") as f:
