@@ -88,6 +88,7 @@ class LatePrediction(Prediction):
 AlertKind = Literal[
     "concept_drift",
     "data_drift",
+    "prediction_drift",
     "model_reset",
     "challenger_started",
     "model_promoted",
@@ -147,6 +148,13 @@ class Alert:
                 f"mean {s.get('reference_mean', float('nan')):.4g} -> "
                 f"{s.get('current_mean', float('nan')):.4g}"
             )
+        elif self.kind == "prediction_drift":
+            what = (
+                f"PREDICTION DRIFT [{self.detector}] {who}: "
+                f"KS={s.get('ks', float('nan')):.3f} p={s.get('p_value', float('nan')):.1e}, "
+                f"mean score {s.get('reference_mean', float('nan')):.4g} -> "
+                f"{s.get('current_mean', float('nan')):.4g}"
+            )
         elif self.kind == "challenger_started":
             what = (
                 f"CHALLENGER v{s.get('challenger_version')} training beside {who} "
@@ -184,7 +192,8 @@ class DriftReport:
     """What a closed data window looked like, for the drift reports output.
 
     `untracked_features`: numeric feature names the window had beyond
-    `drift.data_max_features`, which are not watched.
+    `drift.data_max_features`, which are not watched. `prediction`: how the
+    model's scores compared with their reference window (drift.prediction_drift).
     """
 
     kind: Literal["drift_report"] = "drift_report"
@@ -204,6 +213,9 @@ class DriftReport:
     untracked_features: int
     drifted: list[str]
     slices: dict[str, dict[str, Any]] = field(default_factory=dict)  # "country=BR": figures
+    # the model's scores in the last closed prediction window against their reference
+    # (ks, p_value, reference_mean, current_mean); None until there is a reference
+    prediction: dict[str, float] | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(self)

@@ -322,6 +322,18 @@ class DriftConfig(_Section):
     data_min_effect: float = Field(
         0.05, ge=0, le=1, description="Minimum KS statistic (chosen by drift-eval)."
     )
+    prediction_drift: bool = Field(
+        True,
+        description="Compare each data window's model scores with a reference window (KS); "
+        "alert kind prediction_drift. Needs no labels.",
+    )
+    prediction_min_effect: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Minimum KS statistic of a prediction-drift alert: on the built-in stream "
+        "a settled learning model's windows differed by KS <= 0.072, a salary x1.2 shift 0.17.",
+    )
     data_max_features: int = Field(
         256,
         ge=1,

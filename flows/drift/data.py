@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy.stats import ks_2samp
@@ -43,6 +44,10 @@ class DataDriftMonitor:
 
     def __init__(self, config: DriftConfig) -> None:
         self.window = config.data_window
+        # how the reference follows the windows: None, it stays (features); "always",
+        # each window is the next one's reference; "alike", each window whose KS p-value
+        # is not under alpha is (the model's scores, which move as it learns)
+        self.slide: Literal["always", "alike"] | None = None
         self.alpha = config.data_alpha
         self.min_effect = config.data_min_effect
         self.max_features = config.data_max_features
@@ -111,6 +116,8 @@ class DataDriftMonitor:
                 # the window that alerted may be only partly shifted: the next full
                 # window becomes the reference, so one shift alerts once
                 self.rebase.add(name)
+            elif self.slide == "always" or (self.slide == "alike" and p >= self.alpha):
+                self.reference[name] = now
         self.columns = {name: [] for name in self.columns}
         self._count_refused()
         self.filled = 0

@@ -1,7 +1,8 @@
-"""What a shard emits when one of its data windows closes: a drift report and an alert.
+"""What a shard emits when one of its data windows closes: a drift report and alerts.
 
-The shard feeds its data-drift monitor event by event; at the end of each window
-the monitor's report and shifted features become output records. Built here, apart
+The shard feeds its data-drift monitor event by event (and its prediction-drift
+monitor the model's scores, in the same windows); at the end of each window the
+monitors' reports and shifts become output records. Built here, apart
 from the shard, as these records are formatting of the monitor's state, not scoring.
 """
 
@@ -18,17 +19,23 @@ if TYPE_CHECKING:  # the functions read the shard's state; the shard calls them
 
 
 def window_closed(
-    shard: ModelInstance, signals: list[DataSignal], event_id: str, ts: Any
+    shard: ModelInstance,
+    signals: list[DataSignal],
+    event_id: str,
+    ts: Any,
+    scores: list[DataSignal] | None = None,
 ) -> list[Record]:
-    """A data window closed: its drift report, and one grouped alert for its shifts.
+    """A data window closed: its drift report, one grouped alert for its shifts, and
+    one prediction-drift alert when the model's scores shifted (`scores`).
 
     The report also says how many numeric feature names the window had beyond
     `drift.data_max_features` (`untracked_features`): those are not watched.
     """
     data = shard.data
     telemetry.report_data_window(shard, data)
+    prediction = shard.prediction.report if shard.prediction is not None else None
     out: list[Record] = []
-    if data.report is not None or data.untracked:
+    if data.report is not None or data.untracked or prediction is not None:
         concept = shard.concept
         out.append(
             DriftReport(
@@ -48,11 +55,31 @@ def window_closed(
                 untracked_features=data.untracked,
                 drifted=sorted(s.feature for s in signals),
                 slices=shard.slices.report() if shard.slices is not None else {},
+                prediction=prediction,
             )
         )
     if signals:
         out.append(_data_alert(shard, signals, event_id, ts))
+    if scores:
+        out.append(_prediction_alert(shard, scores[0], event_id, ts))
     return out
+
+
+def _prediction_alert(shard: ModelInstance, signal: DataSignal, event_id: str, ts: Any) -> Alert:
+    """The model's scores in this window moved away from their reference window."""
+    return Alert(
+        kind="prediction_drift",
+        detector="window-ks",
+        model=shard.model_name,
+        model_version=shard.policy.version,
+        event_id=event_id,
+        event_ts=ts.isoformat(),
+        shard=shard.shard,
+        severity="critical" if signal.ks >= 0.3 else "warning",
+        statistic={**_shift(signal), "window": signal.window},
+        events_seen=shard.seen,
+        segment=shard.segment,
+    )
 
 
 def _data_alert(shard: ModelInstance, signals: list[DataSignal], event_id: str, ts: Any) -> Alert:

@@ -17,7 +17,13 @@ from typing import Any
 import orjson
 from river import utils
 
-from driftline.flows.drift import ConceptDriftMonitor, ConceptSignal, DataDriftMonitor
+from driftline.flows.drift import (
+    ConceptDriftMonitor,
+    ConceptSignal,
+    DataDriftMonitor,
+    DataSignal,
+    PredictionDriftMonitor,
+)
 from driftline.flows.features.feature_set import Featured
 from driftline.flows.parse.events import to_json
 from driftline.flows.records import (
@@ -98,6 +104,12 @@ class ModelInstance:
         )
         self.concept = ConceptDriftMonitor(spec.drift)
         self.data = DataDriftMonitor(spec.drift)
+        # the model's scores, label-free: ready at once for a model from a snapshot
+        self.prediction = (
+            PredictionDriftMonitor(spec.drift, ready=start is not None)
+            if spec.drift.prediction_drift
+            else None
+        )
         self.slices = (
             SliceMonitor(
                 cfg.slices,
@@ -123,6 +135,13 @@ class ModelInstance:
             state["definition"] = CATALOG[state["model_name"]]
         state.setdefault("started_from", None)
         self.__dict__.update(state)
+        if "prediction" not in state and self.drift_config.prediction_drift:
+            # state from before prediction drift: windows aligned with the data windows
+            self.prediction = PredictionDriftMonitor(self.drift_config)
+            self.prediction.scores.filled = self.data.filled
+
+    #: the prediction-drift monitor (None when drift.prediction_drift is off)
+    prediction: PredictionDriftMonitor | None = None
 
     #: the baseline's name, once known (a class default, so shards pickled before it work)
     _baseline_name: str | None = None
@@ -198,8 +217,11 @@ class ModelInstance:
         # counted in its slices before a data window it closes reports them
         slices = self.slices.values_of(event.features) if self.slices is not None else None
         signals = self.data.update(event.features)
+        shifted: list[DataSignal] = []
+        if self.prediction is not None:  # same windows as the data's: closed together
+            shifted = self.prediction.update(score, self.policy.version, self.labelled)
         if self.data.filled == 0:  # a data window closed
-            out.extend(window_closed(self, signals, event.id, event.ts))
+            out.extend(window_closed(self, signals, event.id, event.ts, shifted))
         return Served(
             event.id,
             event.key,

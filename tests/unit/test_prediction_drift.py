@@ -1,0 +1,91 @@
+"""Prediction drift: the model's scores per window against a reference window (KS)."""
+
+import random
+
+from driftline.flows.config import DriftConfig
+from driftline.flows.drift import PredictionDriftMonitor
+from driftline.flows.records import Alert
+
+WINDOW = 500
+
+
+def feed(
+    monitor: PredictionDriftMonitor,
+    scores: list[float | None],
+    version: int = 1,
+    labelled: int = 10_000,
+) -> list[int]:
+    """Indexes of the events whose window closed with a prediction-drift signal."""
+    return [i for i, s in enumerate(scores) if monitor.update(s, version, labelled)]
+
+
+def beta(a: float, b: float, n: int, rng: random.Random) -> list[float | None]:
+    return [rng.betavariate(a, b) for _ in range(n)]
+
+
+def config() -> DriftConfig:
+    return DriftConfig(data_window=WINDOW, warmup=100)
+
+
+def test_fires_once_on_a_score_shift_and_not_on_noise() -> None:
+    rng = random.Random(0)
+    monitor = PredictionDriftMonitor(config())
+    stable = beta(2, 5, 10 * WINDOW, rng)
+    assert feed(monitor, stable) == []
+    assert monitor.settled and monitor.report is not None
+    # the scores rise in mid-window: the window that holds the shift, or the next, alerts
+    shifted = beta(2, 5, WINDOW // 2, rng) + beta(5, 2, 6 * WINDOW, rng)
+    fired, reports = [], []
+    for i, score in enumerate(shifted):
+        for signal in monitor.update(score, 1, 10_000):
+            fired.append(i)
+            reports.append(monitor.report)
+            assert signal.feature == "score" and signal.ks >= 0.1
+    assert len(fired) == 1 and fired[0] in (WINDOW - 1, 2 * WINDOW - 1), fired
+    report = reports[0]
+    assert report is not None and report["current_mean"] > report["reference_mean"] + 0.15
+
+
+def test_no_alert_while_untrained_settling_or_for_missing_scores() -> None:
+    rng = random.Random(1)
+    monitor = PredictionDriftMonitor(config())
+    # not ready: fewer labels learned than the warm-up, however the scores move
+    assert feed(monitor, [0.5] * WINDOW + beta(5, 2, 3 * WINDOW, rng), labelled=10) == []
+    assert not monitor.ready and monitor.report is None
+    # a model still learning: its scores move each window; no alert until a window is
+    # like the one before, which then is the reference
+    learning = [s for k in range(4) for s in beta(2 + k, 5, WINDOW, rng)]
+    assert feed(monitor, learning) == []
+    assert not monitor.settled
+    assert feed(monitor, beta(5, 5, 2 * WINDOW, rng)) == []
+    assert monitor.settled
+    # events without a score (None, NaN) count in the window but add nothing
+    assert feed(monitor, [None, float("nan")] * WINDOW) == []
+    assert monitor.scores.filled == 0
+
+
+def test_a_new_model_version_settles_again() -> None:
+    rng = random.Random(2)
+    monitor = PredictionDriftMonitor(config(), ready=True)  # from a snapshot: no warm-up
+    assert feed(monitor, beta(2, 5, 3 * WINDOW, rng), labelled=0) == []
+    assert monitor.settled
+    # a promoted model scores differently: no alert, its own scores are the reference
+    assert feed(monitor, beta(5, 2, 3 * WINDOW, rng), version=2) == []
+    assert monitor.settled and monitor.version == 2
+
+
+def test_alert_describes_the_score_shift() -> None:
+    alert = Alert(
+        kind="prediction_drift",
+        detector="window-ks",
+        model="logreg",
+        model_version=3,
+        event_id="evt-1",
+        event_ts="2026-01-01T00:00:00+00:00",
+        shard="shard-0",
+        statistic={"ks": 0.331, "p_value": 2e-98, "reference_mean": 0.502, "current_mean": 0.384},
+    )
+    assert alert.describe().startswith(
+        "PREDICTION DRIFT [window-ks] logreg v3: KS=0.331 p=2.0e-98, mean score 0.502 -> 0.384 "
+        "at event evt-1"
+    )
