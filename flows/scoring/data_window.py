@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from driftline.flows.drift import DataSignal
 from driftline.flows.outputs import telemetry
-from driftline.flows.records import Alert, DriftReport, Record
+from driftline.flows.records import Alert, AlertKind, DriftReport, Record
 
 if TYPE_CHECKING:  # the functions read the shard's state; the shard calls them
     from driftline.flows.scoring.instance import ModelInstance
@@ -67,27 +67,35 @@ def window_closed(
 
 def _prediction_alert(shard: ModelInstance, signal: DataSignal, event_id: str, ts: Any) -> Alert:
     """The model's scores in this window moved away from their reference window."""
-    return Alert(
-        kind="prediction_drift",
-        detector="window-ks",
-        model=shard.model_name,
-        model_version=shard.policy.version,
-        event_id=event_id,
-        event_ts=ts.isoformat(),
-        shard=shard.shard,
-        severity="critical" if signal.ks >= 0.3 else "warning",
-        statistic={**_shift(signal), "window": signal.window},
-        events_seen=shard.seen,
-        segment=shard.segment,
-    )
+    statistic = {**_shift(signal), "window": signal.window}
+    return _window_alert("prediction_drift", shard, signal, statistic, event_id, ts)
 
 
 def _data_alert(shard: ModelInstance, signals: list[DataSignal], event_id: str, ts: Any) -> Alert:
     """One alert for every feature that shifted in the same window (strongest first)."""
     signals = sorted(signals, key=lambda s: s.ks, reverse=True)
     top = signals[0]
+    statistic = {
+        **_shift(top),
+        "window": top.window,
+        "features": {s.feature: _shift(s) for s in signals},
+    }
+    alert = _window_alert("data_drift", shard, top, statistic, event_id, ts)
+    alert.feature = top.feature
+    return alert
+
+
+def _window_alert(
+    kind: AlertKind,
+    shard: ModelInstance,
+    top: DataSignal,
+    statistic: dict[str, Any],
+    event_id: str,
+    ts: Any,
+) -> Alert:
+    """A window test's alert about the instance's serving model: critical from KS 0.3."""
     return Alert(
-        kind="data_drift",
+        kind=kind,
         detector="window-ks",
         model=shard.model_name,
         model_version=shard.policy.version,
@@ -95,12 +103,7 @@ def _data_alert(shard: ModelInstance, signals: list[DataSignal], event_id: str, 
         event_ts=ts.isoformat(),
         shard=shard.shard,
         severity="critical" if top.ks >= 0.3 else "warning",
-        feature=top.feature,
-        statistic={
-            **_shift(top),
-            "window": top.window,
-            "features": {s.feature: _shift(s) for s in signals},
-        },
+        statistic=statistic,
         events_seen=shard.seen,
         segment=shard.segment,
     )
