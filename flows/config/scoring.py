@@ -296,6 +296,16 @@ class LabelsConfig(_Section):
 
 
 class DriftConfig(_Section):
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "min_increase" in data:
+            raise ValueError(
+                "drift.min_increase was replaced by drift.concept_alpha (the rise must be "
+                "significant) and drift.concept_min_effect (an absolute minimum rise)"
+            )
+        return data
+
     concept_detector: Literal["adwin", "page_hinkley", "kswin", "ddm", "eddm"] = "adwin"
     adwin_delta: float = Field(0.02, gt=0, lt=1, description="Chosen by drift-eval.")
     warmup: int = Field(1000, ge=0, description="Labelled events before concept alerts may fire.")
@@ -303,8 +313,19 @@ class DriftConfig(_Section):
     min_reference: int = Field(
         500, ge=1, description="Errors in the reference before a rise can be judged."
     )
-    min_increase: float = Field(
-        0.25, ge=0, description="Recent error must exceed the reference by this fraction."
+    concept_alpha: float = Field(
+        1e-3,
+        gt=0,
+        lt=1,
+        description="A detection alerts only when the recent error is above the reference "
+        "error with this one-sided p-value (exact test of two proportions on 0/1 errors, "
+        "Welch on absolute errors); chosen by drift-eval.",
+    )
+    concept_min_effect: float = Field(
+        0.0,
+        ge=0,
+        description="And the recent error exceeds the reference by at least this much "
+        "(absolute: error rate for classifiers, the error's unit for regressors).",
     )
     on_concept_drift: Literal["challenger", "reset", "keep"] = Field(
         "challenger",

@@ -48,7 +48,7 @@ def window_closed(
                 window_end_ts=ts.isoformat(),
                 events=shard.drift_config.data_window,
                 events_seen=shard.seen,
-                recent_error=concept.recent.get() if concept.observed else None,
+                recent_error=concept.recent.mean() if concept.observed else None,
                 rolling_metric={shard.metric_name: shard.rolling.get()} if shard.labelled else {},
                 features=data.report or {},
                 tracked_features=len(data.columns),

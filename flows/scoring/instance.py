@@ -350,6 +350,8 @@ def _errors(signal: ConceptSignal) -> dict[str, Any]:
         "reference_error": round(signal.reference_error, 4),
         "recent_error": round(signal.recent_error, 4),
         "labelled_since_reset": signal.observed,
+        "p_value": float(f"{signal.p_value:.3g}"),
+        "reference_errors": signal.reference_n,
     }
 
 

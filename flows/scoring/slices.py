@@ -140,7 +140,7 @@ class SliceMonitor:
             "baseline": round(stats.baseline.get(), 4) if labelled else None,
             "lift": round(stats.lift(self.bigger_is_better), 4) if labelled else None,
             "recent_error": (
-                round(stats.concept.recent.get(), 4) if stats.concept.observed else None
+                round(stats.concept.recent.mean(), 4) if stats.concept.observed else None
             ),
         }
 

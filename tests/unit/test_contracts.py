@@ -202,7 +202,7 @@ def test_predict_before_any_learning_does_not_raise(name: str) -> None:
 def _quick(detector: str) -> DriftConfig:
     """Gates small enough that a detection could become a signal within a short test."""
     return DriftConfig(
-        concept_detector=detector, warmup=0, cooldown=50, min_reference=20, min_increase=0.1
+        concept_detector=detector, warmup=0, cooldown=50, min_reference=20, concept_alpha=0.01
     )
 
 

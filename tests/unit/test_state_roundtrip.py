@@ -151,7 +151,7 @@ def _shard_settings(name: str, store: Path):
                 "warmup": 50,
                 "min_reference": 50,
                 "cooldown": 100,
-                "min_increase": 0.1,
+                "concept_alpha": 0.01,
                 "data_window": 50,
                 "challenge_window": 40,
                 "challenger_warm_start": 20,
@@ -393,7 +393,7 @@ def test_concept_monitor_resume_gives_the_same_signals(detector: str) -> None:
     rng = random.Random(41)
     errors = [float(rng.random() < (0.1 if i < 900 else 0.6)) for i in range(1500)]
     config = DriftConfig(
-        concept_detector=detector, warmup=300, min_reference=200, cooldown=300, min_increase=0.1
+        concept_detector=detector, warmup=300, min_reference=200, cooldown=300, concept_alpha=0.01
     )
     whole = _concept_signals(ConceptDriftMonitor(config), errors)
     assert whole
