@@ -43,7 +43,7 @@ def build_detector(config: DriftConfig) -> base.DriftDetector | base.BinaryDrift
 class ErrorSample:
     """Count, sum and sum of squares of a run of errors (all a test of means needs)."""
 
-    __slots__ = ("n", "total", "squares")
+    __slots__ = ("n", "squares", "total")
 
     def __init__(self) -> None:
         self.n = 0
