@@ -10,7 +10,7 @@ the warm-up, outside a cooldown. A model that got better is not drift.
 
 Why a test and not a relative rise: with a relative gate (recent > 1.25 x
 reference) a good model false-alarmed. On SEA at a reference error of 0.51 %, two
-errors in the last 200 (1.0 %) passed it; the exact test gives that p = 0.26.
+errors in the last 200 (1.0 %) passed it; the exact test gives that p = 0.28.
 """
 
 from __future__ import annotations
