@@ -89,6 +89,7 @@ AlertKind = Literal[
     "concept_drift",
     "data_drift",
     "prediction_drift",
+    "estimated_accuracy",
     "model_reset",
     "challenger_started",
     "model_promoted",
@@ -155,6 +156,16 @@ class Alert:
                 f"mean score {s.get('reference_mean', float('nan')):.4g} -> "
                 f"{s.get('current_mean', float('nan')):.4g}"
             )
+        elif self.kind == "estimated_accuracy":
+            realized = s.get("realized")
+            what = (
+                f"ESTIMATED ACCURACY [{self.detector}] {who}: "
+                f"{s.get('estimate', float('nan')):.3f} (reference "
+                f"{s.get('reference') if s.get('reference') is not None else '-'}; "
+                f"{', '.join(s.get('reasons', []))}), realized so far "
+                f"{'-' if realized is None else format(realized, '.3f')} on "
+                f"{s.get('labelled_fraction', 0.0):.0%} of the window labelled"
+            )
         elif self.kind == "challenger_started":
             what = (
                 f"CHALLENGER v{s.get('challenger_version')} training beside {who} "
@@ -187,6 +198,35 @@ def baseline_label(name: str | None) -> str:
     return name if name.startswith("rule ") else f"baseline {name}"
 
 
+@dataclass(slots=True)
+class WindowAccuracy:
+    """One recent data window's estimated accuracy and its realized accuracy so far."""
+
+    window: int  # the instance's data window number
+    end_event_id: str
+    estimate: float | None  # None: not calibrated yet when it closed
+    realized: float | None  # right / labelled of its events, None before any label
+    labelled: int
+    events: int  # its events served with a confidence (the estimate's events)
+
+
+@dataclass(slots=True)
+class EstimateReport:
+    """Estimated accuracy in a drift report (drift.estimate, classifiers only).
+
+    `estimate` is the last closed window's; `windows` the recent windows whose
+    labels came since the previous report, estimate beside realized (a window's
+    last entry is its most complete).
+    """
+
+    window: int
+    estimate: float | None
+    reference: float | None
+    events: int
+    calibration_labels: int  # labels the calibration learned for this model version
+    windows: list[WindowAccuracy]
+
+
 @dataclass(slots=True, kw_only=True)
 class DriftReport:
     """What a closed data window looked like, for the drift reports output.
@@ -215,7 +255,9 @@ class DriftReport:
     slices: dict[str, dict[str, Any]] = field(default_factory=dict)  # "country=BR": figures
     # the model's scores in the last closed prediction window against their reference
     # (ks, p_value, reference_mean, current_mean); None until there is a reference
-    prediction: dict[str, float] | None = None
+    prediction: dict[str, Any] | None = None
+    # estimated vs realized accuracy per window (drift.estimate; None for a regressor)
+    estimate: EstimateReport | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(self)

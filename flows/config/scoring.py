@@ -355,6 +355,51 @@ class DriftConfig(_Section):
         description="Minimum KS statistic of a prediction-drift alert: on the built-in stream "
         "a settled learning model's windows differed by KS <= 0.072, a salary x1.2 shift 0.17.",
     )
+    estimate: bool = Field(
+        True,
+        description="Estimate a classifier's accuracy per data window from its confidence, "
+        "calibrated on the labels that came (alert kind estimated_accuracy); needs no label "
+        "of the window. Built-in stream, labels an hour late: within 1 point of the "
+        "later-realized accuracy while stable, 2.2-2.8 points (too low) under a salary x1.5 "
+        "shift.",
+    )
+    estimate_min_accuracy: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Alert when a window's estimated accuracy falls under this (once per "
+        "crossing); None: no floor.",
+    )
+    estimate_max_drop: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="Alert when a window's estimate is this much under its reference (see "
+        "README): on the built-in stream a settled model's estimate fell <= 0.007 window to "
+        "window, a salary x1.3 shift (no harm) 0.03, a salary x1.5 shift (realized -4 to -5 "
+        "points) 0.07-0.08.",
+    )
+    estimate_bins: int = Field(
+        10,
+        ge=2,
+        le=1000,
+        description="Calibration bins of the confidence over [0, 1] (a binary model's "
+        "confidence fills the upper half): the largest gap to the realized accuracy was 2.8 "
+        "points with 10, 3.1 with 20, 3.3 with 40, 3.7 with 100 (finer bins: closer while "
+        "stable, further under a shift).",
+    )
+    estimate_half_life: int = Field(
+        20_000,
+        ge=0,
+        description="Labels after which a calibration label counts half (0: never "
+        "forgotten): 20,000 tracked as well as none; 2,000-5,000 was noisier.",
+    )
+    estimate_windows: int = Field(
+        64,
+        ge=1,
+        description="Recent windows whose realized accuracy is tallied as labels come: "
+        "labels later than this many windows are not compared with the estimate.",
+    )
     data_max_features: int = Field(
         256,
         ge=1,

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 if TYPE_CHECKING:  # the scoring step reports through here; telemetry only reads them
     from driftline.flows.drift import DataDriftMonitor
+    from driftline.flows.drift.estimate import AccuracyEstimator
     from driftline.flows.records import DeadLetter
     from driftline.flows.scoring.instance import ModelInstance, ShardStats
     from driftline.flows.scoring.shard import ModelShard
@@ -64,6 +65,26 @@ MODEL_LIFT = Gauge(
     "driftline_model_lift",
     "How much better the model's rolling metric is than the baseline's (positive = better).",
     ["model", "segment", "metric", "baseline"],
+    registry=REGISTRY,
+)
+ESTIMATED_ACCURACY = Gauge(
+    "driftline_estimated_accuracy",
+    "A classifier's accuracy in its last closed data window, estimated from its confidence "
+    "calibrated on the labels that came (drift.estimate): known before the window's labels.",
+    ["model", "segment"],
+    registry=REGISTRY,
+)
+REALIZED_ACCURACY = Gauge(
+    "driftline_realized_accuracy",
+    "Accuracy of the newest data window with at least half of its events labelled: the "
+    "realized figure to set beside that window's estimate.",
+    ["model", "segment"],
+    registry=REGISTRY,
+)
+ESTIMATE_ERROR = Gauge(
+    "driftline_estimated_accuracy_error",
+    "Estimated minus realized accuracy of that same window (how far to trust the estimate).",
+    ["model", "segment"],
     registry=REGISTRY,
 )
 SLICE_METRIC = Gauge(
@@ -265,6 +286,9 @@ def forget_instance(instance: ModelInstance) -> None:
         (MODEL_METRIC, (model, segment, metric, "baseline", baseline)),
         (MODEL_LIFT, (model, segment, metric, baseline)),
         (MODEL_VERSION, (model, instance.shard, segment)),
+        (ESTIMATED_ACCURACY, (model, segment)),
+        (REALIZED_ACCURACY, (model, segment)),
+        (ESTIMATE_ERROR, (model, segment)),
     ):
         with contextlib.suppress(KeyError):  # never reported (it learned nothing)
             gauge.remove(*labels)
@@ -291,6 +315,18 @@ def report_data_window(instance: ModelInstance, data: DataDriftMonitor) -> None:
     UNTRACKED_FEATURES.labels(instance.shard).set(data.untracked)
     if data.untracked_values:
         UNTRACKED_FEATURE_VALUES.inc(data.untracked_values)
+
+
+def report_estimate(instance: ModelInstance, estimator: AccuracyEstimator) -> None:
+    """A data window closed: its estimated accuracy, and the newest realized one."""
+    model, segment = instance.model_name, instance.segment or ""
+    if estimator.last is not None:
+        ESTIMATED_ACCURACY.labels(model, segment).set(estimator.last)
+    tally = estimator.realized()
+    if tally is not None and tally.realized is not None:
+        REALIZED_ACCURACY.labels(model, segment).set(tally.realized)
+        if tally.estimate is not None:
+            ESTIMATE_ERROR.labels(model, segment).set(tally.estimate - tally.realized)
 
 
 def metric_names() -> set[str]:

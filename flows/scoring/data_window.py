@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from driftline.flows.drift import DataSignal
+from driftline.flows.drift.estimate import EstimateSignal
 from driftline.flows.outputs import telemetry
-from driftline.flows.records import Alert, AlertKind, DriftReport, Record
+from driftline.flows.records import Alert, AlertKind, DriftReport, Record, Severity
 
 if TYPE_CHECKING:  # the functions read the shard's state; the shard calls them
     from driftline.flows.scoring.instance import ModelInstance
@@ -24,9 +25,11 @@ def window_closed(
     event_id: str,
     ts: Any,
     scores: list[DataSignal] | None = None,
+    fell: EstimateSignal | None = None,
 ) -> list[Record]:
-    """A data window closed: its drift report, one grouped alert for its shifts, and
-    one prediction-drift alert when the model's scores shifted (`scores`).
+    """A data window closed: its drift report, one grouped alert for its shifts, one
+    prediction-drift alert when the model's scores shifted (`scores`), and one
+    estimated-accuracy alert when the window's estimated accuracy fell (`fell`).
 
     The report also says how many numeric feature names the window had beyond
     `drift.data_max_features` (`untracked_features`): those are not watched.
@@ -34,8 +37,12 @@ def window_closed(
     data = shard.data
     telemetry.report_data_window(shard, data)
     prediction = shard.prediction.report if shard.prediction is not None else None
+    estimator = shard.estimate
+    estimate = estimator.report() if estimator is not None else None
+    if estimator is not None:
+        telemetry.report_estimate(shard, estimator)
     out: list[Record] = []
-    if data.report is not None or data.untracked or prediction is not None:
+    if data.report is not None or data.untracked or prediction is not None or estimate:
         concept = shard.concept
         out.append(
             DriftReport(
@@ -56,13 +63,30 @@ def window_closed(
                 drifted=sorted(s.feature for s in signals),
                 slices=shard.slices.report() if shard.slices is not None else {},
                 prediction=prediction,
+                estimate=estimate,
             )
         )
     if signals:
         out.append(_data_alert(shard, signals, event_id, ts))
     if scores:
         out.append(_prediction_alert(shard, scores[0], event_id, ts))
+    if fell is not None:
+        out.append(_estimate_alert(shard, fell, event_id, ts))
     return out
+
+
+def _estimate_alert(shard: ModelInstance, fell: EstimateSignal, event_id: str, ts: Any) -> Alert:
+    """The window's estimated accuracy fell (before its labels came): critical under
+    `drift.estimate_min_accuracy` or at twice `drift.estimate_max_drop`."""
+    return _alert(
+        "estimated_accuracy",
+        "cbpe-window",
+        shard,
+        "critical" if fell.critical else "warning",
+        fell.statistic(shard.drift_config),
+        event_id,
+        ts,
+    )
 
 
 def _prediction_alert(shard: ModelInstance, signal: DataSignal, event_id: str, ts: Any) -> Alert:
@@ -94,15 +118,29 @@ def _window_alert(
     ts: Any,
 ) -> Alert:
     """A window test's alert about the instance's serving model: critical from KS 0.3."""
+    severity: Severity = "critical" if top.ks >= 0.3 else "warning"
+    return _alert(kind, "window-ks", shard, severity, statistic, event_id, ts)
+
+
+def _alert(
+    kind: AlertKind,
+    detector: str,
+    shard: ModelInstance,
+    severity: Severity,
+    statistic: dict[str, Any],
+    event_id: str,
+    ts: Any,
+) -> Alert:
+    """An alert about the instance's serving model at the window's last event."""
     return Alert(
         kind=kind,
-        detector="window-ks",
+        detector=detector,
         model=shard.model_name,
         model_version=shard.policy.version,
         event_id=event_id,
         event_ts=ts.isoformat(),
         shard=shard.shard,
-        severity="critical" if top.ks >= 0.3 else "warning",
+        severity=severity,
         statistic=statistic,
         events_seen=shard.seen,
         segment=shard.segment,

@@ -24,6 +24,7 @@ from driftline.flows.drift import (
     DataSignal,
     PredictionDriftMonitor,
 )
+from driftline.flows.drift.estimate import AccuracyEstimator, EstimateSignal
 from driftline.flows.features.feature_set import Featured
 from driftline.flows.parse.events import to_json
 from driftline.flows.records import (
@@ -110,6 +111,8 @@ class ModelInstance:
             if spec.drift.prediction_drift
             else None
         )
+        # a classifier's accuracy per data window, estimated before its labels come
+        self.estimate = self._estimator(ready=start is not None)
         self.slices = (
             SliceMonitor(
                 cfg.slices,
@@ -139,9 +142,20 @@ class ModelInstance:
             # state from before prediction drift: windows aligned with the data windows
             self.prediction = PredictionDriftMonitor(self.drift_config)
             self.prediction.scores.filled = self.data.filled
+        if "estimate" not in state:  # state from before the accuracy estimate
+            self.estimate = self._estimator(ready=self.labelled >= self.drift_config.warmup)
+
+    def _estimator(self, ready: bool) -> AccuracyEstimator | None:
+        """The accuracy estimator of a classifier (drift.estimate), or None."""
+        if self.task != "classification" or not self.drift_config.estimate:
+            return None
+        return AccuracyEstimator(self.drift_config, ready=ready)
 
     #: the prediction-drift monitor (None when drift.prediction_drift is off)
     prediction: PredictionDriftMonitor | None = None
+
+    #: the accuracy estimator (None for a regressor or when drift.estimate is off)
+    estimate: AccuracyEstimator | None = None
 
     #: the baseline's name, once known (a class default, so shards pickled before it work)
     _baseline_name: str | None = None
@@ -220,8 +234,15 @@ class ModelInstance:
         shifted: list[DataSignal] = []
         if self.prediction is not None:  # same windows as the data's: closed together
             shifted = self.prediction.update(score, self.policy.version, self.labelled)
+        estimator, window, confidence_bin = self.estimate, 0, -1
+        if estimator is not None:
+            window = estimator.window
+            confidence_bin = estimator.observe(y_pred, score, self.policy.version, self.labelled)
         if self.data.filled == 0:  # a data window closed
-            out.extend(window_closed(self, signals, event.id, event.ts, shifted))
+            fell: EstimateSignal | None = None
+            if estimator is not None:
+                fell = estimator.close(event.id)
+            out.extend(window_closed(self, signals, event.id, event.ts, shifted, fell))
         return Served(
             event.id,
             event.key,
@@ -233,6 +254,8 @@ class ModelInstance:
             self.policy.challenger_prediction(x),
             self.segment,
             slices,
+            window,
+            confidence_bin,
         )
 
     def check_label(self, y: Any) -> tuple[Any, str | None]:
@@ -273,6 +296,12 @@ class ModelInstance:
         if y_pred is not None:
             self.metric.update(y, y_pred)
             self.rolling.update(y, y_pred)
+            estimator = self.estimate
+            if estimator is not None:  # its window's realized accuracy, and calibration
+                confidence_bin = getattr(served, "confidence_bin", -1)  # older state: none
+                if confidence_bin >= 0:
+                    right = bool(y_pred == y)
+                    estimator.learn(served.window, confidence_bin, right, served.model_version)
         if b_pred is not None:
             self.baseline_metric.update(y, b_pred)
             self.baseline_rolling.update(y, b_pred)

@@ -44,6 +44,10 @@ class Served:
     c_pred: Any = NOT_PREDICTED  # the challenger's prediction, when one was training
     segment: str | None = None  # the segment whose model served it (model.segment_by)
     slices: tuple[str, ...] | None = None  # its value of each model.slices field
+    # its data window (drift.estimate) and confidence bin there (-1: none); read with
+    # getattr: a Served pickled before these fields has neither
+    window: int = 0
+    confidence_bin: int = -1
 
 
 def _bounded_add(store: OrderedDict[str, Any], key: str, value: Any, limit: int) -> bool:
