@@ -32,28 +32,37 @@ def _cfg(**kw: Any) -> DriftConfig:
     return DriftConfig(**kw)
 
 
+#: The concept gate the "(default)" row, the targets and driftline's policy in the
+#: adaptation table run: the product's DriftConfig defaults.
+DEFAULT = _cfg()
+UNGATED_ALPHA = 0.999  # "ungated": any rise passes the test (alpha must stay below 1)
+
+
 def concept_settings(quick: bool = False) -> list[ConceptSetting]:
-    """The settings compared; the first real one is the product default."""
+    """The settings compared; the first real one is the default (:data:`DEFAULT`)."""
     base = [
         ConceptSetting("never", None),
         ConceptSetting("random", None),
-        ConceptSetting("adwin (default)", _cfg()),
+        ConceptSetting("adwin (default)", DEFAULT),
     ]
     if quick:
         return [*base, ConceptSetting("ddm", _cfg(concept_detector="ddm"))]
+    gate = [
+        ConceptSetting(f"adwin delta={d:g} alpha={a:g}" + (f" eff={e:g}" if e else ""),
+                       _cfg(adwin_delta=d, concept_alpha=a, concept_min_effect=e))
+        for d, a, e in (
+            (0.02, 1e-2, 0.0), (0.02, 1e-3, 0.0), (0.02, 1e-4, 0.0), (0.02, 1e-5, 0.0),
+            (0.02, 1e-3, 0.01), (0.02, 1e-3, 0.02), (0.02, 1e-4, 0.01),
+            (0.002, 1e-2, 0.0), (0.002, 1e-3, 0.0), (0.002, 1e-4, 0.0), (0.002, 1e-3, 0.01),
+        )
+    ]  # fmt: skip
     return [
         *base,
-        ConceptSetting("adwin delta=0.0002", _cfg(adwin_delta=0.0002)),
-        ConceptSetting("adwin delta=0.02", _cfg(adwin_delta=0.02)),
-        ConceptSetting(
-            "adwin delta=0.02 min_increase=0.1", _cfg(adwin_delta=0.02, min_increase=0.1)
-        ),
-        ConceptSetting("adwin min_increase=0", _cfg(min_increase=0.0)),
-        ConceptSetting("adwin min_increase=0.1", _cfg(min_increase=0.1)),
-        ConceptSetting("adwin min_increase=0.5", _cfg(min_increase=0.5)),
+        *gate,
         ConceptSetting("adwin warmup=0", _cfg(warmup=0)),
         ConceptSetting(
-            "adwin ungated", _cfg(warmup=0, cooldown=0, min_reference=1, min_increase=0.0)
+            "adwin ungated",
+            _cfg(warmup=0, cooldown=0, min_reference=1, concept_alpha=UNGATED_ALPHA),
         ),
         ConceptSetting("page_hinkley", _cfg(concept_detector="page_hinkley")),
         ConceptSetting("kswin", _cfg(concept_detector="kswin")),

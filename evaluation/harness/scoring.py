@@ -91,3 +91,61 @@ def score_data(alarms: Sequence[tuple[int, bool]], at: int | None, n: int, secs:
     out = score(on_feature, () if at is None else (at,), 0, n, DATA_MAX_DELAY, secs, n)
     out.false_alarms += elsewhere
     return out
+
+
+TARGET_FA_PER_100K = 1.0  # issue 17: at every error level
+TARGET_MEDIAN_DELAY = 150  # abrupt drifts, events
+TARGET_MAX_DELAY = 1_000  # no abrupt drift later than this
+RISE_AFTER = 500  # events after a drift the stale model's error is taken over
+RISE_BEFORE = 2_000  # events before it
+
+
+def rises(errors: Sequence[float], drifts: Sequence[int]) -> list[float]:
+    """Per drift, how much the (not replaced) model's mean error rose: the
+    :data:`RISE_AFTER` events after the point against the :data:`RISE_BEFORE` before.
+
+    An abrupt drift counts for the targets only when this is positive: STAGGER's
+    second drift lowers the error (measured 0.44 -> 0.33 on seeds 1-6), which no
+    gate that asks for a rise can, or should, report.
+    """
+    out = []
+    for d in drifts:
+        before, after = errors[max(0, d - RISE_BEFORE) : d], errors[d : d + RISE_AFTER]
+        out.append(statistics.fmean(after) - statistics.fmean(before))
+    return out
+
+
+@dataclass(frozen=True)
+class Targets:
+    """One setting against issue 17's targets."""
+
+    abrupt_detected: int
+    abrupt_drifts: int  # abrupt drifts after which the error rose (see :func:`rises`)
+    abrupt_median_delay: float | None
+    abrupt_max_delay: int | None
+    gradual_detected: int
+    gradual_drifts: int
+    gradual_median_delay: float | None
+    max_fa_per_100k: float  # over the error levels
+    met: bool
+
+
+def targets(
+    abrupt: Sequence[Outcome], gradual: Sequence[Outcome], level_fa_per_100k: Sequence[float]
+) -> Targets:
+    """Every abrupt drift detected, median delay <= 150 and none after 1,000, and at
+    most 1 false alarm per 100k stable events at every level; gradual delays reported."""
+    a = summarize(abrupt)
+    g = summarize(gradual)
+    worst = max(level_fa_per_100k, default=0.0)
+    met = (
+        a["missed"] == 0
+        and a["detected"] > 0
+        and a["median_delay"] <= TARGET_MEDIAN_DELAY
+        and a["max_delay"] <= TARGET_MAX_DELAY
+        and worst <= TARGET_FA_PER_100K
+    )
+    return Targets(
+        a["detected"], a["drifts"], a["median_delay"], a["max_delay"],
+        g["detected"], g["drifts"], g["median_delay"], worst, met,
+    )  # fmt: skip
