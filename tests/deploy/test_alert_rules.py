@@ -113,6 +113,9 @@ def test_rules_cover_what_a_person_must_act_on() -> None:
     exprs = {rule["alert"]: " ".join(rule["expr"].split()) for rule in _rules()}
     assert 'driftline_drift_alerts_total{kind="concept_drift"}' in exprs["DriftlineConceptDrift"]
     assert 'driftline_drift_alerts_total{kind="data_drift"}' in exprs["DriftlineDataDrift"]
+    # label-free: the scores moved, the estimated accuracy fell (issue 17)
+    assert 'kind="prediction_drift"' in exprs["DriftlinePredictionDrift"]
+    assert 'kind="estimated_accuracy"' in exprs["DriftlineEstimatedAccuracyDrop"]
     assert exprs["DriftlineModelWorseThanBaseline"] == "driftline_model_lift < 0"
     assert 'outcome="dead_letter"' in exprs["DriftlineDeadLetterShare"]
     assert 'outcome="unlabelled"' in exprs["DriftlineLabelsUnjoined"]

@@ -3,11 +3,12 @@
 // never as HTML. The chart is drawn on a <canvas> by the small code below.
 "use strict";
 
-const KINDS = ["concept_drift", "data_drift", "prediction_drift", "model_reset",
-  "challenger_started", "model_promoted", "challenger_dropped"];
+const KINDS = ["concept_drift", "data_drift", "prediction_drift", "estimated_accuracy",
+  "model_reset", "challenger_started", "model_promoted", "challenger_dropped"];
 const COLORS = ["#2b6cb0", "#805ad5", "#2c7a7b", "#dd6b20", "#b83280", "#4a5568"];
 const MARKS = {
   concept_drift: "#c53030", data_drift: "#b7791f", prediction_drift: "#d69e2e",
+  estimated_accuracy: "#c05621",
   model_promoted: "#2f855a", model_reset: "#6b46c1", challenger_started: "#3182ce",
   challenger_dropped: "#718096",
 };
