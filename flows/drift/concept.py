@@ -124,6 +124,9 @@ class ConceptDriftMonitor:
         self.reference = ErrorSample()
         self.window: deque[float] = deque()
         self.recent = ErrorSample()
+        self.straddling = 0  # errors in the window at the last alert: not the next reference
+        self.alerted_against: ErrorSample | None = None  # the reference of the last alert
+        self.alerted_at = 0
         self.binary = True  # until an error other than 0 or 1 is seen
         self.observed = 0
         self.quiet_until = self.config.warmup
@@ -134,7 +137,7 @@ class ConceptDriftMonitor:
         self.__dict__.update(state)
         if not isinstance(state.get("recent"), ErrorSample):
             observed, quiet = self.observed, self.quiet_until
-            self.reset()
+            self.reset()  # also sets the fields added since
             self.observed, self.quiet_until = observed, quiet
 
     def update(self, error: float) -> ConceptSignal | None:
@@ -161,6 +164,27 @@ class ConceptDriftMonitor:
             return None
         return self._judge()
 
+    def rise(self) -> ConceptSignal | None:
+        """The recent error against the reference now, significant or not (None when
+        there is no judged reference, or no rise). Within a window of an alert, whose
+        reference was just cleared, against that alert's reference."""
+        reference = self.reference
+        if reference.n < self.config.min_reference:
+            last = self.alerted_against
+            if last is None or self.observed - self.alerted_at >= self.recent_window:
+                return None
+            reference = last
+        return self._compare(reference)
+
+    def _compare(self, reference: ErrorSample) -> ConceptSignal | None:
+        """The recent errors against `reference`, with the test's p-value (None: no rise)."""
+        recent = self.recent
+        ref, rec = reference.mean(), recent.mean()
+        if rec <= ref:
+            return None
+        p_value = rise_p_value(recent, reference, self.binary)
+        return ConceptSignal(ref, rec, self.observed, p_value, reference.n)
+
     def _push(self, error: float) -> None:
         """`error` into the recent window; the one it pushes out into the reference."""
         window, recent = self.window, self.recent
@@ -169,21 +193,27 @@ class ConceptDriftMonitor:
         if len(window) > self.recent_window:
             old = window.popleft()
             recent.remove(old)
+            if self.straddling:
+                self.straddling -= 1
             # a learning model's first errors are no reference
-            if self.observed - self.recent_window > self.config.warmup:
+            elif self.observed - self.recent_window > self.config.warmup:
                 self.reference.add(old)
 
     def _judge(self) -> ConceptSignal | None:
         """The pending detection as an alert, when the rise is significant and large enough."""
-        cfg, recent, reference = self.config, self.recent, self.reference
-        ref, rec = reference.mean(), recent.mean()
-        if rec <= ref or rec - ref < cfg.concept_min_effect:
+        cfg = self.config
+        if self.recent.mean() - self.reference.mean() < max(cfg.concept_min_effect, 1e-12):
+            return None  # no rise (or too small): no test needed
+        signal = self._compare(self.reference)
+        if signal is None or signal.p_value >= cfg.concept_alpha:
             return None
-        p_value = rise_p_value(recent, reference, self.binary)
-        if p_value >= cfg.concept_alpha:
-            return None
-        signal = ConceptSignal(ref, rec, self.observed, p_value, reference.n)
         self.quiet_until = self.observed + cfg.cooldown
         self.pending_until = 0
-        self.reference = ErrorSample()  # the errors after the change are the next reference
+        # the errors after the alert are the next reference: the window's errors
+        # straddle the change, so they leave it without joining (when they did, a
+        # second alert followed on a model still adapting: its errors from before
+        # the change made the new reference too low)
+        self.alerted_against, self.alerted_at = self.reference, self.observed
+        self.reference = ErrorSample()
+        self.straddling = len(self.window)
         return signal

@@ -54,6 +54,9 @@ from driftline.flows.scoring.rule import RuleError
 from driftline.flows.scoring.slices import SliceMonitor, SliceSignal
 from driftline.flows.scoring.spec import ModelSpec
 
+#: Features and slices a concept-drift alert names as having moved with it.
+EXPLAIN_TOP = 3
+
 
 @dataclass(slots=True)
 class ShardStats:
@@ -326,7 +329,13 @@ class ModelInstance:
         return out
 
     def _concept_alert(self, signal: ConceptSignal, at: Served) -> Alert:
-        """The concept-drift alert: critical once the recent error doubled the reference."""
+        """The concept-drift alert: critical once the recent error doubled the reference.
+
+        It says what moved with the errors: the raw features that moved most
+        from their data-drift reference (KS, now), and with slices, the slice
+        values whose error rose most. A concept change with no feature moved
+        (P(y|x) changed, the inputs did not) reads as small KS figures there.
+        """
         statistic = {
             **_errors(signal),
             # does the model still beat its baseline (a team's rule, say) as it drifts?
@@ -334,7 +343,12 @@ class ModelInstance:
             "model_metric": round(self.rolling.get(), 4),
             "baseline": self.baseline_name,
             "baseline_metric": round(self.baseline_rolling.get(), 4),
+            "moved_features": [
+                {"feature": s.feature, **s.figures()} for s in self.data.moved(EXPLAIN_TOP)
+            ],
         }
+        if self.slices is not None:
+            statistic["rising_slices"] = [r.figures() for r in self.slices.rising(EXPLAIN_TOP)]
         return self.alert("concept_drift", at, statistic, _severity(signal))
 
     def _slice_alert(self, sliced: SliceSignal, at: Served) -> Alert:

@@ -66,6 +66,24 @@ class SliceSignal:
     stats: SliceStats
 
 
+@dataclass(frozen=True, slots=True)
+class SliceRise:
+    """How far one slice value's recent error is above its reference (an alert's why)."""
+
+    slice: str
+    reference_error: float
+    recent_error: float
+    p_value: float
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "slice": self.slice,
+            "reference_error": round(self.reference_error, 4),
+            "recent_error": round(self.recent_error, 4),
+            "p_value": float(f"{self.p_value:.3g}"),
+        }
+
+
 class SliceMonitor:
     """Per-slice metrics and drift of one model instance (see the module's docstring)."""
 
@@ -122,6 +140,26 @@ class SliceMonitor:
             if signal is not None:
                 signals.append(SliceSignal(f"{name}={value}", signal, stats))
         return signals
+
+    def rising(self, top: int) -> list[SliceRise]:
+        """The `top` slice values whose recent error rose most above their reference.
+
+        Explains an alert on the whole model's errors: which slices carry the rise.
+        Only values with a judged reference (`drift.min_reference` errors), or
+        that alerted on their own within their recent window, count.
+        """
+        rises = []
+        for name, per_value in self.stats.items():
+            for value, stats in per_value.items():
+                rise = stats.concept.rise()
+                if rise is not None:
+                    rises.append(
+                        SliceRise(
+                            f"{name}={value}", rise.reference_error, rise.recent_error, rise.p_value
+                        )
+                    )
+        rises.sort(key=lambda r: r.recent_error - r.reference_error, reverse=True)
+        return rises[:top]
 
     def report(self) -> dict[str, dict[str, Any]]:
         """Every watched slice value's figures, for the drift reports (``country=BR``: ...)."""

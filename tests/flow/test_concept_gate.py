@@ -65,6 +65,10 @@ def test_sea_drift_alerts_once_and_the_stable_stretch_after_is_quiet(
     assert DRIFT <= _at(alert) <= DRIFT + 200  # measured: 143 events after the change
     s = alert["statistic"]
     assert s["reference_error"] < 0.01 and s["p_value"] < 1e-3
+    # what moved with it: SEA's concept changed, its inputs did not
+    moved = s["moved_features"]
+    assert {m["feature"] for m in moved} == {"x0", "x1", "x2"}
+    assert max(m["ks"] for m in moved) < 0.1
     promoted = result.alerts_of("model_promoted")
     assert len(promoted) == 1 and _at(promoted[0]) > _at(alert)
     # the promoted model serves the rest of the run at its trained level
