@@ -156,6 +156,12 @@ class Alert:
                 f"mean score {s.get('reference_mean', float('nan')):.4g} -> "
                 f"{s.get('current_mean', float('nan')):.4g}"
             )
+            classes = s.get("classes")
+            if classes is not None:  # a multi-class model's predicted classes moved
+                what += (
+                    f"; predicted classes TVD={classes.get('tvd', float('nan')):.3f} "
+                    f"p={classes.get('p_value', float('nan')):.1e}"
+                )
         elif self.kind == "estimated_accuracy":
             realized = s.get("realized")
             what = (

@@ -172,7 +172,7 @@ class AccuracyEstimator:
 
     def learn(self, window: int, bin_: int, right: bool, version: int) -> None:
         """A served event's label came: its window's realized tally, and calibration."""
-        if bin_ < 0:
+        if not 0 <= bin_ < self.bins:  # no confidence (or another calibration's bin)
             return
         first = self.tallies[0].window
         if first <= window <= self.window:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from driftline.flows.drift import DataSignal
 from driftline.flows.drift.estimate import EstimateSignal
+from driftline.flows.drift.prediction import ClassShift
 from driftline.flows.outputs import telemetry
 from driftline.flows.records import Alert, AlertKind, DriftReport, Record, Severity
 
@@ -68,8 +69,9 @@ def window_closed(
         )
     if signals:
         out.append(_data_alert(shard, signals, event_id, ts))
-    if scores:
-        out.append(_prediction_alert(shard, scores[0], event_id, ts))
+    classes = shard.prediction.class_shift if shard.prediction is not None else None
+    if scores or classes is not None:
+        out.append(_prediction_alert(shard, scores[0] if scores else None, classes, event_id, ts))
     if fell is not None:
         out.append(_estimate_alert(shard, fell, event_id, ts))
     return out
@@ -89,10 +91,25 @@ def _estimate_alert(shard: ModelInstance, fell: EstimateSignal, event_id: str, t
     )
 
 
-def _prediction_alert(shard: ModelInstance, signal: DataSignal, event_id: str, ts: Any) -> Alert:
-    """The model's scores in this window moved away from their reference window."""
-    statistic = {**_shift(signal), "window": signal.window}
-    return _window_alert("prediction_drift", shard, signal, statistic, event_id, ts)
+def _prediction_alert(
+    shard: ModelInstance,
+    signal: DataSignal | None,
+    classes: ClassShift | None,
+    event_id: str,
+    ts: Any,
+) -> Alert:
+    """The model's scores in this window moved away from their reference window, or a
+    multi-class model's predicted classes did (`classes`, under ``classes``)."""
+    statistic: dict[str, Any] = {"window": shard.drift_config.data_window}
+    if signal is not None:
+        statistic.update(_shift(signal), window=signal.window)
+    if classes is not None:
+        statistic["classes"] = classes.figures()
+    if signal is not None:
+        return _window_alert("prediction_drift", shard, signal, statistic, event_id, ts)
+    assert classes is not None
+    severity: Severity = "critical" if classes.tvd >= 0.3 else "warning"
+    return _alert("prediction_drift", "window-chi2", shard, severity, statistic, event_id, ts)
 
 
 def _data_alert(shard: ModelInstance, signals: list[DataSignal], event_id: str, ts: Any) -> Alert:

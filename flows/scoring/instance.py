@@ -236,7 +236,7 @@ class ModelInstance:
         signals = self.data.update(event.features)
         shifted: list[DataSignal] = []
         if self.prediction is not None:  # same windows as the data's: closed together
-            shifted = self.prediction.update(score, self.policy.version, self.labelled)
+            shifted = self.prediction.update(score, self.policy.version, self.labelled, y_pred)
         estimator, window, confidence_bin = self.estimate, 0, -1
         if estimator is not None:
             window = estimator.window

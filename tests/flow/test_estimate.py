@@ -15,62 +15,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from driftline.evaluation.harness.label_free import DELAY_EVENTS, overrides, window_gaps
 from driftline.flows.app.monitor import event_index
 
 SHIFT = 28_000
 EVENTS = 40_000
-DELAY_EVENTS = 7_200  # an hour at 500 ms an event
 TOLERANCE = 0.03
 
 
-def builtin(shift: list[int]) -> dict[str, object]:
+def tracked(reports: list[dict[str, Any]], window: int, shift: int | None) -> dict[int, float]:
+    """|estimate - realized| by window end: fully labelled windows outside the transitions
+    (the window holding the shift, and from the first shifted label on)."""
     return {
-        "events": EVENTS,
-        "concepts": [7],
-        "drift_points": [],
-        "data_drift_points": shift,
-        "data_drift_feature": "salary",
-        "data_drift_scale": 1.5,
-        "bad_every": 0,
-        "labels": "separate",
-        "label_delay": "PT1H",
-        "label_delay_kind": "fixed",
-        "mean_gap_ms": 500.0,
+        g.end_event: abs(g.gap)
+        for g in window_gaps(reports, window, shift)
+        if g.tracked and g.gap is not None
     }
 
 
-def settings_for(make_settings: Any, shift: list[int]) -> Any:
-    # the labels' TTL above their delay, so none expire on the way
-    return make_settings(builtin=builtin(shift), labels={"ttl": "PT2H"})
-
-
-def windows(reports: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """Each window's last entry in the drift reports: its estimate and realized accuracy."""
-    last: dict[int, dict[str, Any]] = {}
-    for report in reports:
-        if report["estimate"] is not None:
-            for w in report["estimate"]["windows"]:
-                last[w["window"]] = w
-    return last
-
-
-def gaps(reports: list[dict[str, Any]], window: int, shift: int | None) -> dict[int, float]:
-    """|estimate - realized| of every fully labelled window outside the transitions: the
-    window holding the shift, and from the first shifted label on (the model relearns)."""
-    out = {}
-    for w in windows(reports).values():
-        end = event_index(w["end_event_id"]) + 1
-        start = end - window
-        if w["estimate"] is None or w["labelled"] < w["events"]:
-            continue
-        if shift is not None and (start < shift < end or end > shift + DELAY_EVENTS):
-            continue
-        out[end] = abs(w["estimate"] - w["realized"])
-    return out
-
-
 def test_estimated_accuracy_falls_after_a_shift_before_its_labels(make_settings, run_flow) -> None:
-    settings = settings_for(make_settings, [SHIFT])
+    settings = make_settings(**overrides(SHIFT, events=EVENTS))
     result = run_flow(settings)
     window = settings.drift.data_window
     fired = result.alerts_of("estimated_accuracy")
@@ -90,21 +54,21 @@ def test_estimated_accuracy_falls_after_a_shift_before_its_labels(make_settings,
         for a in result.alerts_of("concept_drift")
     )
     # the shift hurt: the realized accuracy of the shifted windows fell too
-    by_end = {event_index(w["end_event_id"]) + 1: w for w in windows(result.drift_reports).values()}
-    before, after = by_end[SHIFT], by_end[SHIFT + window]
-    assert after["realized"] < before["realized"] - 0.02
+    by_end = {g.end_event: g for g in window_gaps(result.drift_reports, window, SHIFT)}
+    before, after = by_end[SHIFT].realized, by_end[SHIFT + window].realized
+    assert before is not None and after is not None and after < before - 0.02
     # estimate vs realized, once the labels came, outside the transitions
-    tracked = gaps(result.drift_reports, window, SHIFT)
-    shifted = [end for end in tracked if end > SHIFT]
-    assert len(tracked) >= 6 and len(shifted) >= 2, tracked
-    assert max(tracked.values()) <= TOLERANCE, tracked
+    gaps = tracked(result.drift_reports, window, SHIFT)
+    shifted = [end for end in gaps if end > SHIFT]
+    assert len(gaps) >= 6 and len(shifted) >= 2, gaps
+    assert max(gaps.values()) <= TOLERANCE, gaps
 
 
 def test_no_estimated_accuracy_alert_on_a_stable_stream(make_settings, run_flow) -> None:
-    settings = settings_for(make_settings, [])
+    settings = make_settings(**overrides(None, events=EVENTS))
     result = run_flow(settings)
     assert len(result.predictions) == EVENTS
     assert result.alerts_of("estimated_accuracy") == []
-    tracked = gaps(result.drift_reports, settings.drift.data_window, None)
-    assert len(tracked) >= 8, tracked
-    assert max(tracked.values()) <= TOLERANCE, tracked
+    gaps = tracked(result.drift_reports, settings.drift.data_window, None)
+    assert len(gaps) >= 8, gaps
+    assert max(gaps.values()) <= TOLERANCE, gaps

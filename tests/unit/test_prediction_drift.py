@@ -89,3 +89,43 @@ def test_alert_describes_the_score_shift() -> None:
         "PREDICTION DRIFT [window-ks] logreg v3: KS=0.331 p=2.0e-98, mean score 0.502 -> 0.384 "
         "at event evt-1"
     )
+
+
+def classes_feed(
+    monitor: PredictionDriftMonitor, shares: list[float], n: int, rng: random.Random
+) -> list[int]:
+    """`n` events of a 3-class model predicting a, b, c with `shares`; the score stays
+    alike (beta(5, 2)) whatever the class. Indexes of the windows that closed shifted."""
+    fired = []
+    for i in range(n):
+        y_pred = rng.choices("abc", weights=shares)[0]
+        monitor.update(rng.betavariate(5, 2), 1, 10_000, y_pred)
+        if monitor.scores.filled == 0 and monitor.class_shift is not None:
+            fired.append(i)
+    return fired
+
+
+def test_a_multiclass_models_predicted_classes_shift_alerts_once() -> None:
+    rng = random.Random(3)
+    monitor = PredictionDriftMonitor(config())
+    assert classes_feed(monitor, [0.5, 0.3, 0.2], 10 * WINDOW, rng) == []
+    assert monitor.settled
+    report = monitor.report
+    assert report is not None and report["classes"]["p_value"] >= 1e-6  # compared, alike
+    # the same scores, other classes: only the chi-square test sees it, once
+    fired = classes_feed(monitor, [0.2, 0.3, 0.5], 6 * WINDOW, rng)
+    assert fired == [WINDOW - 1], fired
+    assert monitor.report is not None
+    later = monitor.report["classes"]
+    assert later["p_value"] >= 1e-6  # the window after the alert became the reference
+
+
+def test_class_shift_by_hand() -> None:
+    from driftline.flows.drift.prediction import class_shift
+
+    shift = class_shift({"a": 50, "b": 50}, {"a": 20, "b": 60, "c": 20})
+    # expected counts: a 35/35, b 55/55, c 10/10 -> chi2 = 2*(15²/35) + 2*(5²/55) + 2*(10²/10)
+    assert abs(shift.chi2 - (2 * 225 / 35 + 2 * 25 / 55 + 2 * 100 / 10)) < 1e-9
+    assert abs(shift.tvd - 0.3) < 1e-12
+    assert shift.reference_shares == {"a": 0.5, "b": 0.5, "c": 0.0}
+    assert shift.current_shares == {"a": 0.2, "b": 0.6, "c": 0.2}
