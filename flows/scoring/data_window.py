@@ -39,11 +39,13 @@ def window_closed(
     telemetry.report_data_window(shard, data)
     prediction = shard.prediction.report if shard.prediction is not None else None
     estimator = shard.estimate
-    estimate = estimator.report() if estimator is not None else None
     if estimator is not None:
         telemetry.report_estimate(shard, estimator)
+    estimated = estimator is not None and estimator.estimated
     out: list[Record] = []
-    if data.report is not None or data.untracked or prediction is not None or estimate:
+    if data.report is not None or data.untracked or prediction is not None or estimated:
+        # the windows whose labels came since, with this window's estimate
+        estimate = estimator.report() if estimator is not None else None
         concept = shard.concept
         out.append(
             DriftReport(
