@@ -359,7 +359,17 @@ def test_a_rule_alone_alerts_on_concept_and_data_drift_and_never_retrains(rule_a
     assert DRIFT_AT - 200 <= first <= DRIFT_AT + 1_000
     assert concept[0]["model"] == "rule" and concept[0]["statistic"]["baseline"] == "prior"
     assert result.alerts_of("data_drift")  # the new concept moves salary: watched as before
-    assert {a["kind"] for a in result.alerts} == {"concept_drift", "data_drift"}
+    # alerts only: nothing retrains (a rule's estimated accuracy falls with the drift too)
+    kinds = {a["kind"] for a in result.alerts}
+    assert (
+        {"concept_drift", "data_drift"}
+        <= kinds
+        <= {
+            "concept_drift",
+            "data_drift",
+            "estimated_accuracy",
+        }
+    )
     assert {p["model_version"] for p in result.predictions} == {1}
     said = [r for r in logged if "cannot retrain" in r.getMessage()]
     assert len(said) == 1 and "drift.on_concept_drift 'challenger' acts as 'keep'" in (
