@@ -129,3 +129,55 @@ def test_class_shift_by_hand() -> None:
     assert abs(shift.tvd - 0.3) < 1e-12
     assert shift.reference_shares == {"a": 0.5, "b": 0.5, "c": 0.0}
     assert shift.current_shares == {"a": 0.2, "b": 0.6, "c": 0.2}
+
+
+def test_a_multiclass_shard_alerts_on_its_predicted_classes(tmp_path) -> None:
+    """A real 3-class model (River's SoftmaxRegression) through a shard: when the inputs
+    move the predicted classes, the window's prediction_drift alert and drift report
+    carry the classes' test; the estimate works on its top-class confidence."""
+    from datetime import UTC, datetime, timedelta
+
+    from driftline.flows.config import load_settings
+    from driftline.flows.features.feature_set import Featured
+    from driftline.flows.parse.events import Event
+    from driftline.flows.records import DriftReport
+    from driftline.flows.scoring.shard import ModelShard, ShardStats
+
+    settings = load_settings(
+        None,
+        {
+            "model": {
+                "estimator": "river.linear_model.SoftmaxRegression",
+                "label_type": "int",
+                "store": str(tmp_path),
+                "snapshot_every": 0,
+            },
+            "drift": {"data_window": 300, "warmup": 100, "on_concept_drift": "keep"},
+        },
+    )
+    shard = ModelShard("s0", settings, "fs-test")
+    rng = random.Random(5)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    items = []
+    centers = [(-2.0, 0.0), (2.0, 0.0), (0.0, 2.5)]
+    for i in range(6000):
+        # three separable classes, a third each; from 4,500 on class 2 is 60 % of them
+        y = rng.choices(range(3), weights=[1, 1, 1] if i < 4500 else [1, 1, 3])[0]
+        x = {"a": rng.gauss(centers[y][0], 1.0), "b": rng.gauss(centers[y][1], 1.0)}
+        event = Event(id=f"e{i}", key="k", ts=t0 + timedelta(seconds=i), features=x, label=y)
+        items.append(Featured(event, x, False, False, ingest=0.0, seq=i))
+    out = []
+    for start in range(0, len(items), 100):
+        out.extend(shard.process(items[start : start + 100], ShardStats()))
+    alerts = [r for r in out if isinstance(r, Alert) and r.kind == "prediction_drift"]
+    shifted = [a for a in alerts if "classes" in a.statistic]
+    assert shifted, [a.statistic for a in alerts]
+    first = shifted[0]
+    assert int(first.event_id[1:]) in (4799, 5099)  # the window holding the shift, or next
+    classes = first.statistic["classes"]
+    assert classes["current_shares"]["2"] > classes["reference_shares"]["2"] + 0.1
+    report = next(
+        r for r in out if isinstance(r, DriftReport) and r.window_end_event_id == first.event_id
+    )
+    assert report.prediction is not None and report.prediction["classes"] == classes
+    assert report.estimate is not None and report.estimate.estimate is not None
