@@ -64,11 +64,17 @@ progress_every = 3600
 """
 
 #: What this run does to each alert expression: "fires" (returns a series), "silent"
-#: (returns nothing) or "either" (depends on timing; its value part must still return data).
+#: (returns nothing), "either" (depends on timing; its value part must still return data)
+#: or "unborn" (a drift kind this run may never raise: its counter is born with its first
+#: alert, so neither the expression nor its value part need return data; promtool's unit
+#: tests make those rules fire).
 EXPECTED = {
     "DriftlineConceptDrift": "fires",  # the drift at event 4000
     "DriftlineDataDrift": "fires",  # salary's distribution changes with the concept
     "DriftlineModelChanged": "fires",  # the challenger beats the champion after the drift
+    # label-free (issue 17): labels come within seconds and the model follows the concept
+    "DriftlinePredictionDrift": "unborn",
+    "DriftlineEstimatedAccuracyDrop": "unborn",
     "DriftlineModelWorseThanBaseline": "either",  # below the baseline right after the drift
     "DriftlineDeadLetterShare": "fires",  # 1 input in 50 is malformed: 2% > 1%
     "DriftlineLabelsUnjoined": "fires",  # a fifth of the labels never come: 20% > 10%
@@ -278,7 +284,7 @@ def _start_prometheus(
 def _everything_answers(stack: Stack) -> list[str]:
     """The expressions that return nothing yet (waited on before the tests judge them)."""
     wanted = [expr for _, expr in dashboard_exprs()]
-    wanted += [value_part(expr) for expr in rules().values()]
+    wanted += [value_part(e) for name, e in rules().items() if EXPECTED.get(name) != "unborn"]
     wanted += [expr for name, expr in rules().items() if EXPECTED.get(name) == "fires"]
     wanted.append('count_over_time(up{job="driftline"}[5m]) >= 3')  # three scrapes at least
     return [expr for expr in wanted if not stack.query(expr)]
@@ -343,6 +349,8 @@ def test_dashboard_counts_the_first_drift_alert(stack: Stack) -> None:
 def test_rule_expression_matches_the_metrics_and_the_run(stack: Stack, name: str) -> None:
     expr = rules()[name]
     value = value_part(expr)
+    if EXPECTED[name] == "unborn":
+        return
     assert stack.query(value), f"{name}: {value} returns no data\n{stack.logs()}"
     fired = stack.query(expr)
     if EXPECTED[name] == "fires":
