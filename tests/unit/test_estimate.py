@@ -9,7 +9,7 @@ import pickle
 import pytest
 
 from driftline.flows.config import DriftConfig
-from driftline.flows.drift.estimate import PRIOR, AccuracyEstimator
+from driftline.flows.drift.estimate import PRIOR, AccuracyEstimator, EstimateSignal
 
 WINDOW = 50
 
@@ -207,3 +207,20 @@ def test_state_pickled_before_the_estimate_resumes_and_learns(tmp_path) -> None:
     assert _run(resumed, items[300:])
     estimator = resumed.instance.estimate
     assert estimator.window > 0 and estimator.calibration_labels > 0
+
+
+def test_a_drop_within_the_windows_noise_does_not_alert() -> None:
+    """Half the events at 0.55, half at 0.95: each window's mean has a standard error of
+    0.2 / sqrt(50) = 0.028; a drop of 0.1 is 2.5 of the two windows' (0.04), under 4."""
+    est = AccuracyEstimator(config(estimate_max_drop=0.05), ready=True)
+
+    def window(low: float, high: float) -> EstimateSignal | None:
+        for i in range(WINDOW):
+            est.observe(True, low if i % 2 else high, 1, 10_000)
+        return est.close("e")
+
+    assert window(0.55, 0.95) is None  # reference 0.75
+    assert window(0.45, 0.85) is None  # 0.65: a drop of 0.1, within the noise
+    fell = window(0.3, 0.7)  # 0.5: 0.25 under the reference, over 6 standard errors
+    assert fell is not None and fell.reasons == ["drop"]
+    assert fell.reference == pytest.approx(0.75)
