@@ -142,6 +142,7 @@ class Alert:
                     f"; rolling {s.get('metric')} model {s['model_metric']:.3f}, "
                     f"{baseline_label(s.get('baseline'))} {s['baseline_metric']:.3f}"
                 )
+            what += _moved_with(s)
         elif self.kind == "data_drift":
             what = (
                 f"DATA DRIFT [{self.detector}] {who} feature {self.feature!r}: "
@@ -354,3 +355,19 @@ def _abs_error(y: Any, pred: Any) -> float | None:
         return None if pred is None else abs(float(y) - float(pred))
     except (TypeError, ValueError):
         return None
+
+
+def _moved_with(statistic: dict[str, Any]) -> str:
+    """What a concept-drift alert says moved with the errors, in a few words."""
+    said = ""
+    moved = statistic.get("moved_features")
+    if moved:
+        top = moved[0]
+        said += f"; input moved most: {top['feature']} (KS {top['ks']:.3f} p={top['p_value']:.1e})"
+    rising = statistic.get("rising_slices")
+    if rising:
+        said += "; error rose most for " + ", ".join(
+            f"{r['slice']} ({r['reference_error']:.3f} -> {r['recent_error']:.3f})"
+            for r in rising[:2]
+        )
+    return said

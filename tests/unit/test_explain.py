@@ -49,3 +49,20 @@ def test_the_slices_whose_error_rose_most_come_first() -> None:
     assert [r.slice for r in rising][:2] == ["country=BR", "country=DE"]
     assert rising[0].recent_error > 0.4 and rising[0].p_value < 1e-6
     assert all(r.recent_error > r.reference_error for r in rising)
+
+
+def test_the_console_line_names_what_moved() -> None:
+    from driftline.flows.records import Alert
+
+    statistic = {
+        "reference_error": 0.02,
+        "recent_error": 0.09,
+        "moved_features": [{"feature": "salary", "ks": 0.41, "p_value": 1e-90}],
+        "rising_slices": [
+            {"slice": "zipcode=3", "reference_error": 0.02, "recent_error": 0.2, "p_value": 1e-9}
+        ],
+    }
+    alert = Alert("concept_drift", "adwin", "m", 1, "e1", "ts", "shard-0", statistic=statistic)
+    line = alert.describe()
+    assert "input moved most: salary (KS 0.410 p=1.0e-90)" in line
+    assert "error rose most for zipcode=3 (0.020 -> 0.200)" in line
