@@ -332,9 +332,11 @@ class ModelInstance:
         """The concept-drift alert: critical once the recent error doubled the reference.
 
         It says what moved with the errors: the raw features that moved most
-        from their data-drift reference (KS, now), and with slices, the slice
-        values whose error rose most. A concept change with no feature moved
-        (P(y|x) changed, the inputs did not) reads as small KS figures there.
+        from their data-drift reference (KS, now; `values` says on how many: the
+        window being filled, or the last closed one when the alert comes early in
+        a window), and with slices, the slice values whose error rose most. A
+        concept change with no feature moved (P(y|x) changed, the inputs did not)
+        reads as small KS figures there.
         """
         statistic = {
             **_errors(signal),
@@ -344,7 +346,8 @@ class ModelInstance:
             "baseline": self.baseline_name,
             "baseline_metric": round(self.baseline_rolling.get(), 4),
             "moved_features": [
-                {"feature": s.feature, **s.figures()} for s in self.data.moved(EXPLAIN_TOP)
+                {"feature": s.feature, **s.figures(), "values": s.window}
+                for s in self.data.moved(EXPLAIN_TOP)
             ],
         }
         if self.slices is not None:

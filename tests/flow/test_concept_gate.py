@@ -68,6 +68,7 @@ def test_sea_drift_alerts_once_and_the_stable_stretch_after_is_quiet(
     # what moved with it: SEA's concept changed, its inputs did not
     moved = s["moved_features"]
     assert {m["feature"] for m in moved} == {"x0", "x1", "x2"}
+    assert all(m["values"] >= 100 for m in moved)
     assert max(m["ks"] for m in moved) < 0.1
     promoted = result.alerts_of("model_promoted")
     assert len(promoted) == 1 and _at(promoted[0]) > _at(alert)
