@@ -17,7 +17,8 @@ of each drift:
   River gives them (seeded), which adapt by themselves and have no monitor.
 
 The first three use the stream's catalog model (``logreg``), so they differ only
-in the policy.
+in the policy. The streams are the detection suite's drifting classification
+streams, :data:`ADAPT_EVENTS` long.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ from driftline.flows.scoring.challenger import NOT_PREDICTED, Challenge, error_o
 POLICIES = ("driftline", "reset", "never", "hat", "arf")
 MONITORED = ("driftline", "reset")  # the policies a concept alert acts on
 ADAPT_WINDOW = 5_000  # events after each drift the accuracy is taken over
+#: The adaptation streams' length: drifts at 5,000 and 10,000, so each window is a
+#: whole concept. 15k, not the detection streams' 24k: River's ARF costs 1.3-2.5 ms
+#: an event here, and its runs on 21k events took 45 s each unloaded (of a 12-minute
+#: budget), 170 s while other jobs shared the two cores.
+ADAPT_EVENTS = 15_000
 
 
 @dataclass(frozen=True)

@@ -201,16 +201,18 @@ def _blobs(seed: int, n: int) -> Iterator[XY]:
 
 
 def level_streams(n: int) -> list[ConceptStream]:
-    """Stable streams of `n` events at each error level: linear (logreg), multi-class
-    blobs (the catalog's `hat`) and Friedman regression (`hatr`, absolute error)."""
+    """Stable streams of `n` events at each error level: linear (logreg); multi-class
+    blobs (the catalog's `hat`) and Friedman regression (`hatr`, absolute error) of
+    n/2 events."""
     linear = [
         ConceptStream(f"linear-{_pct(f)}", "stable", "logreg", (), 0, _linear(f), n, _pct(f))
         for f in LEVELS
     ]
+    m = n // 2  # the tree models cost 250-400 µs an event, ten times logreg
     return [
         *linear,
-        ConceptStream("blobs-4class", "stable", "hat", (), 0, _blobs, n, "multi-class"),
-        ConceptStream("friedman-long", "stable", "hatr", (), 0, _friedman(None), n, "regression"),
+        ConceptStream("blobs-4class", "stable", "hat", (), 0, _blobs, m, "multi-class"),
+        ConceptStream("friedman-long", "stable", "hatr", (), 0, _friedman(None), m, "regression"),
     ]
 
 
