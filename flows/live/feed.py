@@ -57,13 +57,28 @@ def _short(text: str, limit: int = RAW_SHOWN) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
 
 
+#: The nested parts of a statistic the page shows: what moved with a concept drift
+#: (a few entries each), with the figures it prints of each entry.
+EXPLAINED = {
+    "moved_features": ("feature", "ks", "p_value"),
+    "rising_slices": ("slice", "reference_error", "recent_error"),
+}
+
+
 def _scalars(statistic: dict[str, Any]) -> dict[str, Any]:
-    """An alert's statistic without its nested parts (a data alert's per-feature table)."""
-    return {
+    """An alert's statistic without its nested parts (a data alert's per-feature table),
+    except the short lists of what moved with a concept drift."""
+    shown: dict[str, Any] = {
         str(k): v
         for k, v in statistic.items()
         if v is None or isinstance(v, int | float | str | bool)
     }
+    for key, fields in EXPLAINED.items():
+        entries = statistic.get(key)
+        if isinstance(entries, list):
+            listed = [entry for entry in entries[:5] if isinstance(entry, dict)]
+            shown[key] = [{f: entry.get(f) for f in fields} for entry in listed]
+    return shown
 
 
 class LiveFeed:

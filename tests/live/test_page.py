@@ -76,6 +76,12 @@ def test_alerts_arrive_live_and_figures_match_metrics(job: LiveJob, chromium: st
                     timeout=2000,
                 )
                 assert time.monotonic() - seen < 2.0
+                # and says what moved with it, as the alert does
+                top = alert["statistic"]["moved_features"][0]["feature"]
+                item = page.locator(
+                    "#alerts li.alert[data-kind='concept_drift']", has_text=alert["event_id"]
+                )
+                assert f"moved most: {top} (KS" in item.first.inner_text()
                 checked.add(alert["event_id"])
             time.sleep(0.05)
         assert checked, f"no concept drift alert written:\n{job.log()[-3000:]}"

@@ -87,12 +87,28 @@ function renderStats(msg) {
 function statLine(a) {
   const s = a.statistic || {};
   const parts = [];
-  for (const key of ["ks", "p_value", "reference_error", "recent_error", "model_metric",
+  for (const key of ["ks", "p_value", "reference_error", "recent_error", "estimate", "realized", "model_metric",
     "baseline_metric", "challenger_error", "champion_error", "from_version", "challenger_version"]) {
     if (s[key] !== undefined && s[key] !== null) {
       const v = s[key];
       parts.push(`${key} ${typeof v === "number" ? (key === "p_value" ? v.toExponential(1) : num(v, 3)) : v}`);
     }
+  }
+  return parts.join("  ·  ");
+}
+
+// what moved with a concept drift: the inputs furthest from their reference, the
+// slices whose error rose most (names come from events: text only, via el())
+function movedLine(s) {
+  const parts = [];
+  const moved = Array.isArray(s.moved_features) ? s.moved_features : [];
+  if (moved.length) {
+    parts.push("moved most: " + moved.map((m) => `${m.feature} (KS ${num(m.ks, 3)})`).join(", "));
+  }
+  const rising = Array.isArray(s.rising_slices) ? s.rising_slices : [];
+  if (rising.length) {
+    parts.push("error rose most: " + rising.map(
+      (r) => `${r.slice} ${num(r.reference_error, 3)} → ${num(r.recent_error, 3)}`).join(", "));
   }
   return parts.join("  ·  ");
 }
@@ -111,6 +127,8 @@ function alertItem(a) {
   li.append(head);
   const line = statLine(a);
   if (line) li.append(el("div", line, "stat-line"));
+  const moved = movedLine(a.statistic || {});
+  if (moved) li.append(el("div", moved, "stat-line moved"));
   li.append(el("div", `event ${a.event_id} · ${a.event_ts} · ${a.detector}`, "when"));
   li.title = a.text;
   return li;
