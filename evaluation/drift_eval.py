@@ -9,6 +9,7 @@ result, and a stand-alone :func:`main` (``python -m driftline.evaluation.drift_e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -37,12 +38,23 @@ def add_parser(
     p.add_argument("--jobs", type=int, help="Worker processes (default min(2, cores)).")
     p.add_argument("--out", help="Write the full results as JSON to this file.")
     p.add_argument("--markdown", action="store_true", help="Print the markdown tables.")
+    p.add_argument(
+        "--no-label-free",
+        dest="label_free",
+        action="store_false",
+        help="Skip the label-free section (the built-in stream through the job, about a "
+        "minute; never part of --quick).",
+    )
     p.set_defaults(func=cmd_drift_eval)
     return p
 
 
 def cmd_drift_eval(args: argparse.Namespace) -> int:
     """Run the evaluation; print a table; optionally write JSON.
+
+    Besides `--quick`, and unless `--no-label-free`, the label-free evaluation
+    (:func:`~driftline.evaluation.harness.label_free.run_label_free`) runs after the
+    harness: its section follows the tables, its result is the JSON's `label_free`.
 
     The harness (River's detectors and streams) is imported here, not with the
     module: `add_parser` runs for every `driftline` command, and importing it
@@ -52,10 +64,17 @@ def cmd_drift_eval(args: argparse.Namespace) -> int:
     from driftline.evaluation.harness.runner import make_plan, run
 
     result = run(make_plan(args.quick, args.seeds, args.jobs))
+    sections = [markdown(result)]
+    if args.label_free and not args.quick:
+        from driftline.evaluation.harness.label_free import label_free_markdown, run_label_free
+
+        free = run_label_free()
+        result["label_free"] = dataclasses.asdict(free)
+        sections.append(label_free_markdown(free))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=1, default=_json_default)
-    text = markdown(result)
+    text = "\n\n".join(sections)
     if args.markdown or not args.out:
         print(text)
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 
 import pytest
 
@@ -19,6 +20,7 @@ from driftline.evaluation.harness import (
     adaptation,
     concept_detectors,
     data_detectors,
+    label_free,
     scoring,
     streams,
 )
@@ -129,3 +131,52 @@ def test_challenger_beats_never_retrained_after_abrupt_drifts(name: str) -> None
     driftline, never = runs["driftline"], runs["never"]
     assert driftline.replaced >= 1 and never.alerts == never.replaced == 0
     assert sum(never.accuracy) < sum(driftline.accuracy), (never, driftline)
+
+
+def _label_free_result() -> label_free.LabelFreeResult:
+    def run(name: str, shift: int | None, alerts: dict[str, list[int]]) -> label_free.LabelFreeRun:
+        windows = [
+            label_free.WindowGap(2_000, 0.90, 0.91, 2_000, 2_000, False),
+            label_free.WindowGap(4_000, 0.80, None, 0, 2_000, True),
+        ]
+        return label_free.LabelFreeRun(
+            name, shift, 4_000, windows, 0.01, 0.01, 1, alerts, None, 0.91, None
+        )
+
+    stable = run("stable", None, {"prediction_drift": []})
+    shifted = run("shifted", 3_000, {"prediction_drift": [3_500], "estimated_accuracy": [3_900]})
+    return label_free.LabelFreeResult(1, "1 h", 500.0, 2_000, "salary x1.5", stable, shifted, 1.0)
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_default_run_appends_the_label_free_section_unless_skipped(
+    skip: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Harness and label-free runs stubbed: the wiring only (the real run takes a minute)."""
+    from driftline.evaluation.harness import report, runner
+
+    calls: list[int] = []
+    monkeypatch.setattr(runner, "run", lambda plan: {"seconds": 0.0, "plan": {"quick": plan.quick}})
+    monkeypatch.setattr(report, "markdown", lambda result: "## concept tables")
+    monkeypatch.setattr(
+        label_free, "run_label_free", lambda seed=1: calls.append(seed) or _label_free_result()
+    )
+    parser = argparse.ArgumentParser()
+    drift_eval.add_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "results.json"
+    argv = ["drift-eval", "--markdown", "--out", str(out), *(["--no-label-free"] if skip else [])]
+    args = parser.parse_args(argv)
+    assert args.label_free is not skip
+    assert args.func(args) == 0
+    text, result = capsys.readouterr().out, json.loads(out.read_text())
+    assert text.startswith("## concept tables")
+    if skip:
+        assert calls == [] and "label_free" not in result and "Before the labels" not in text
+    else:
+        assert calls == [1] and result["label_free"]["shifted"]["alerts"]["prediction_drift"]
+        section = text.index("## Before the labels come")
+        assert section > text.index("## concept tables")
+        assert "| prediction_drift | 3,500 | 500 |" in text[section:]
