@@ -104,7 +104,7 @@ def _prediction_alert(
     multi-class model's predicted classes did (`classes`, under ``classes``)."""
     statistic: dict[str, Any] = {"window": shard.drift_config.data_window}
     if signal is not None:
-        statistic.update(_shift(signal), window=signal.window)
+        statistic.update(signal.figures(), window=signal.window)
     if classes is not None:
         statistic["classes"] = classes.figures()
     if signal is not None:
@@ -119,9 +119,9 @@ def _data_alert(shard: ModelInstance, signals: list[DataSignal], event_id: str, 
     signals = sorted(signals, key=lambda s: s.ks, reverse=True)
     top = signals[0]
     statistic = {
-        **_shift(top),
+        **top.figures(),
         "window": top.window,
-        "features": {s.feature: _shift(s) for s in signals},
+        "features": {s.feature: s.figures() for s in signals},
     }
     alert = _window_alert("data_drift", shard, top, statistic, event_id, ts)
     alert.feature = top.feature
@@ -164,13 +164,3 @@ def _alert(
         events_seen=shard.seen,
         segment=shard.segment,
     )
-
-
-def _shift(signal: DataSignal) -> dict[str, Any]:
-    """How one feature shifted, as the alert states it (for the top feature and each)."""
-    return {
-        "ks": round(signal.ks, 4),
-        "p_value": signal.p_value,
-        "reference_mean": signal.reference_mean,
-        "current_mean": signal.current_mean,
-    }
