@@ -167,8 +167,14 @@ class Stopwatch:
         self.events_in += n
 
     def wrote(self, items: list[Any]) -> None:
+        """Count `items` by output: `SinkItem`s (what a partitioned sink's partition
+        gets) or `(route, SinkItem)` (what a dynamic sink gets)."""
+        from driftline.flows.outputs.encode import SinkItem
+
         for item in items:
-            name = item[0] if isinstance(item, tuple) else "?"
+            if not isinstance(item, SinkItem) and isinstance(item, tuple):
+                item = item[1]
+            name = item.output if isinstance(item, SinkItem) else "?"
             self.outputs[name] = self.outputs.get(name, 0) + 1
         self.last_out = time.perf_counter()
 
@@ -217,9 +223,9 @@ def timed_source(inner: Any, watch: Stopwatch = WATCH) -> Any:
 def timed_sink(inner: Any, watch: Stopwatch = WATCH) -> Any:
     """Wrap a bytewax sink so `watch` sees when and what outputs are written.
 
-    Dynamic sinks get `(output, json)` items; fixed-partitioned ones get the
-    values of one output (JSONL, a partition per output) or `(output, json)`
-    values (Kafka, `per_worker`: a partition per worker).
+    Dynamic sinks get `(route, SinkItem)` items; fixed-partitioned ones get the
+    `SinkItem` values of their partition (JSONL: a partition per output; Kafka,
+    `per_worker`: a partition per worker).
     """
     from bytewax.outputs import (
         DynamicSink,
@@ -231,13 +237,12 @@ def timed_sink(inner: Any, watch: Stopwatch = WATCH) -> Any:
     if isinstance(inner, FixedPartitionedSink):
 
         class _FixedPart(StatefulSinkPartition):
-            def __init__(self, part: Any, name: str) -> None:
-                self.part, self.name = part, name
+            def __init__(self, part: Any) -> None:
+                self.part = part
 
             def write_batch(self, values: list[Any]) -> None:
                 self.part.write_batch(values)
-                # per-worker sinks get (output, json) values; others one output's json
-                watch.wrote(values if per_worker else [(self.name, v) for v in values])
+                watch.wrote(values)  # SinkItems, which name their output
 
             def snapshot(self) -> Any:
                 return self.part.snapshot()
@@ -255,7 +260,7 @@ def timed_sink(inner: Any, watch: Stopwatch = WATCH) -> Any:
                 return inner.part_fn(item_key)
 
             def build_part(self, step_id: str, for_part: str, resume_state: Any) -> Any:
-                return _FixedPart(inner.build_part(step_id, for_part, resume_state), for_part)
+                return _FixedPart(inner.build_part(step_id, for_part, resume_state))
 
         _Fixed.per_worker = per_worker  # type: ignore[attr-defined]
         return _Fixed()

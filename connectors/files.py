@@ -17,6 +17,7 @@ from bytewax.outputs import (
 
 from driftline.connectors.shutdown import stop_requested
 from driftline.flows.config import STDIN
+from driftline.flows.outputs.encode import SinkItem
 from driftline.flows.parse.events import LabelBytes
 
 
@@ -76,17 +77,31 @@ class JsonlSource(FixedPartitionedSource[bytes, int | None]):
         return _JsonlReadPartition(self.path, self.batch_size, resume_state, self.wrap)
 
 
-class _JsonlPartition(StatefulSinkPartition[bytes, int]):
+class _JsonlPartition(StatefulSinkPartition[SinkItem, int]):
+    """One output's file: appends whole lines, its snapshot is the file's length.
+
+    Exactly-once across a crash (kill -9 included): bytewax snapshots this
+    length with the state and source offsets of the same epoch, and a resume
+    builds the partition with the last committed one. Whatever was written after
+    it (the epochs the resumed run replays, and a line torn by the kill) is cut
+    before anything is written again, so each output line is in the file once.
+    A new run without a snapshot (resume None) starts the file empty.
+    """
+
     def __init__(self, path: Path, resume: int | None, fsync: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # append mode: every write lands at the end, which after the cut below is
+        # the snapshot's position
         self._f = open(path, "ab")  # noqa: SIM115 - kept open for the partition's life
-        # On resume, cut what was written after the snapshot: no duplicate lines.
-        self._f.seek(resume or 0)
-        self._f.truncate()
+        self._f.truncate(resume or 0)
+        self._f.seek(0, os.SEEK_END)
         self._fsync = fsync
 
-    def write_batch(self, values: list[bytes]) -> None:
-        self._f.write(b"\n".join(values))
+    def write_batch(self, values: list[SinkItem]) -> None:
+        if not values:  # no empty line
+            return
+        # a file has no message keys: the key is dropped (buffered: one write at the flush)
+        self._f.write(b"\n".join([v.payload for v in values]))
         self._f.write(b"\n")
         self._f.flush()
         if self._fsync:
@@ -100,12 +115,14 @@ class _JsonlPartition(StatefulSinkPartition[bytes, int]):
         self._f.close()
 
 
-class JsonlOutputs(FixedPartitionedSink[bytes, int]):
-    """Write `(output, json_bytes)` items as lines of one JSONL file per output.
+class JsonlOutputs(FixedPartitionedSink[SinkItem, int]):
+    """Write `(output, SinkItem)` items as lines of one JSONL file per output.
 
-    `output` is ``predictions``, ``alerts`` or ``dead_letters``. Each file is a
-    partition with its own offset: on resume it is truncated to the snapshot,
-    so a recovered run does not leave duplicate lines behind.
+    `output` is an :class:`~driftline.flows.records.Output` value
+    (``predictions``, ``alerts``, ``dead_letters``, ``drift_reports``). Each file
+    is a partition with its own length in the snapshots: on resume it is
+    truncated to it, so a recovered run (even after kill -9) leaves neither
+    duplicate nor torn lines behind. Items' keys are not written.
     """
 
     def __init__(self, paths: dict[str, Path], fsync: bool = False) -> None:

@@ -12,15 +12,21 @@ from confluent_kafka import Producer as _Producer
 from driftline.connectors.kafka.settings import client_config
 from driftline.connectors.shutdown import stop_requested
 from driftline.flows.config import KafkaConfig
+from driftline.flows.outputs.encode import SinkItem
 from driftline.flows.outputs.telemetry import OUTPUT_ERRORS
 from driftline.flows.records import Output
 
 log = logging.getLogger(__name__)
 
 
-class _OutputsPartition(StatefulSinkPartition[tuple[str, bytes], None]):
+class _OutputsPartition(StatefulSinkPartition[SinkItem, None]):
     """One worker's producer for every output topic. Produces without waiting;
     waits for the acks at each snapshot.
+
+    Each message carries the key the encode step gave its record (the event id
+    and model for a prediction, see flows/outputs/encode.py): Kafka's partitioner
+    puts equal keys in one partition, so a consumer that keeps the last record
+    per key, or a compacted topic, drops the duplicates a resume writes.
 
     librdkafka sends within `linger.ms`, so outputs leave at once; the worker only
     blocks when bytewax snapshots (the end of every epoch): all outputs of the
@@ -46,18 +52,18 @@ class _OutputsPartition(StatefulSinkPartition[tuple[str, bytes], None]):
             self._failed.append(f"{msg.topic()}: {err}")
             OUTPUT_ERRORS.labels(msg.topic() or "?").inc()
 
-    def write_batch(self, values: list[tuple[str, bytes]]) -> None:
+    def write_batch(self, values: list[SinkItem]) -> None:
         producer, topics = self._producer, self._topics
-        for output, value in values:
+        for output, key, value in values:
             topic = topics[output]
             try:
-                producer.produce(topic, value)
+                producer.produce(topic, value, key)
             except BufferError:  # local queue full: let deliveries drain
-                self._produce_when_room(topic, value)
+                self._produce_when_room(topic, value, key)
         producer.poll(0)
         self._raise_failures()
 
-    def _produce_when_room(self, topic: str, value: bytes) -> None:
+    def _produce_when_room(self, topic: str, value: bytes, key: bytes | None) -> None:
         """Produce once the local queue has room, within `flush_timeout` s.
 
         The queue stays full while the brokers are away; waiting without a
@@ -70,7 +76,7 @@ class _OutputsPartition(StatefulSinkPartition[tuple[str, bytes], None]):
             queued = len(self._producer)
             self._producer.poll(0.1)
             try:
-                self._producer.produce(topic, value)
+                self._producer.produce(topic, value, key)
                 return
             except BufferError:
                 stalled = len(self._producer) >= queued
@@ -110,7 +116,7 @@ class _OutputsPartition(StatefulSinkPartition[tuple[str, bytes], None]):
         self._flush()
 
 
-class KafkaOutputs(FixedPartitionedSink[tuple[str, bytes], None]):
+class KafkaOutputs(FixedPartitionedSink[SinkItem, None]):
     """Writes outputs to the predictions, alerts, dead-letter and report topics.
 
     One partition (one producer for all topics) per worker: the flow addresses
@@ -118,8 +124,9 @@ class KafkaOutputs(FixedPartitionedSink[tuple[str, bytes], None]):
     produced where they were made instead of crossing processes to the one
     worker that would own a topic. bytewax gives partition i of the sorted
     names to worker i. At-least-once: after a resume, outputs of the resumed
-    epoch are written again; every record carries the event id and model
-    version so consumers can de-duplicate.
+    epoch are written again, with the same message keys (a prediction's is
+    ``<event id>/<model>``), so consumers de-duplicate by key (README, "Message
+    keys").
     """
 
     per_worker = True

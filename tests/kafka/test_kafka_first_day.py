@@ -25,6 +25,7 @@ from driftline.connectors.kafka.sink import _OutputsPartition
 from driftline.connectors.producer import produce
 from driftline.connectors.shutdown import clear_stop, request_stop
 from driftline.flows.config import KafkaConfig, Settings, StartupError
+from driftline.flows.outputs.encode import SinkItem
 from tests.conftest import kafka_job_env
 from tests.support.broker import Broker, create_topics
 
@@ -197,13 +198,14 @@ def _full_outputs(timeout: float) -> _OutputsPartition:
         "log_level": 0,
     }
     part = _OutputsPartition(conf, {"predictions": "driftline.predictions"}, timeout)
-    part.write_batch([("predictions", b"first")])
+    part.write_batch([SinkItem("predictions", b"evt-1/m", b"first")])
     return part
 
 
 def test_sink_with_full_queue_gives_up_after_flush_timeout() -> None:
     part = _full_outputs(timeout=1.0)
-    error = _in_thread(lambda: part.write_batch([("predictions", b"more")] * 3), within=5.0)
+    more = [SinkItem("predictions", b"evt-2/m", b"more")] * 3
+    error = _in_thread(lambda: part.write_batch(more), within=5.0)
     assert isinstance(error, RuntimeError)
     assert "kafka.flush_timeout" in str(error)
 
@@ -218,7 +220,8 @@ def stop_after_test() -> Iterator[None]:
 def test_sink_with_full_queue_gives_up_on_stop_request(stop_after_test: None) -> None:
     part = _full_outputs(timeout=600.0)
     threading.Timer(0.3, request_stop).start()
-    error = _in_thread(lambda: part.write_batch([("predictions", b"more")] * 3), within=5.0)
+    more = [SinkItem("predictions", b"evt-2/m", b"more")] * 3
+    error = _in_thread(lambda: part.write_batch(more), within=5.0)
     assert isinstance(error, RuntimeError)
 
 

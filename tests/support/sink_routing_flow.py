@@ -14,6 +14,7 @@ from bytewax.testing import TestingSource
 
 from driftline.connectors.kafka import KafkaOutputs
 from driftline.flows.config import KafkaConfig
+from driftline.flows.outputs.encode import SinkItem
 from driftline.flows.routing import shard_keys, worker_routes
 
 WORKERS = int(os.environ["ROUTING_WORKERS"])
@@ -23,9 +24,9 @@ ROUTES = worker_routes(KEYS, WORKERS)
 
 
 class _Printing(StatefulSinkPartition):
-    def write_batch(self, values: list) -> None:
-        for _, key in values:
-            print(f"written {key}@{PROCESS}", flush=True)
+    def write_batch(self, values: list[SinkItem]) -> None:
+        for item in values:
+            print(f"written {item.payload.decode()}@{PROCESS}", flush=True)
 
     def snapshot(self) -> None:
         return None
@@ -41,5 +42,7 @@ keys = op.input("keys", flow, TestingSource(KEYS))
 keyed = op.key_on("key", keys, lambda k: k)
 scored = op.stateful_map("score", keyed, lambda state, v: (state, v))
 op.inspect("where", scored, lambda step, item: print(f"scored {item[0]}@{PROCESS}", flush=True))
-routed = op.map("route", scored, lambda kv: (ROUTES[kv[0]], ("predictions", kv[0])))
+routed = op.map(
+    "route", scored, lambda kv: (ROUTES[kv[0]], SinkItem("predictions", None, kv[0].encode()))
+)
 op.output("out", routed, _Outputs(KafkaConfig(), WORKERS))
