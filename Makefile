@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck bench bench-quick example screenshot clean
+.PHONY: run test lint typecheck bench bench-quick soak example screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench: $(TSTAMP)
 
 bench-quick: $(TSTAMP)
 	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
+
+# the Kafka job at half its maximum throughput for an hour (not part of `make test`);
+# SOAK_ARGS="--minutes 5" for a shorter run, "--rate N" to skip calibration
+soak: $(TSTAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 lint: $(TSTAMP)
 	$(BIN)/ruff check .
