@@ -29,10 +29,9 @@ from typing import Any
 
 from river import forest, tree
 
-from driftline.evaluation.harness.streams import ConceptStream
+from driftline.evaluation.harness.streams import MODELS, ConceptStream, build_model
 from driftline.flows.config import DriftConfig
 from driftline.flows.drift import ConceptDriftMonitor
-from driftline.flows.scoring.catalog import CATALOG, build_model
 from driftline.flows.scoring.challenger import NOT_PREDICTED, Challenge, error_of, prediction_of
 
 POLICIES = ("driftline", "reset", "never", "hat", "arf")
@@ -69,7 +68,7 @@ def adapt(
 ) -> Adaptation:
     """Run `policy` on the stream up to the end of the last drift's window."""
     t0 = time.perf_counter()
-    task = CATALOG[stream.model].task
+    task = MODELS[stream.model].task
     n = min(stream.events, max(stream.drifts) + window)
     fresh = 1  # models built so far: a new one gets seed + fresh, as the product's versions
     model = _adaptive(policy, seed) if policy in ("hat", "arf") else build_model(stream.model, seed)

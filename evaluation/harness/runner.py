@@ -54,15 +54,16 @@ from driftline.evaluation.harness.streams import (
     DATA_GENERATORS,
     LEVEL_EVENTS,
     SHIFTS,
+    TREE_LEVELS,
     ConceptStream,
     concept_streams,
     data_shift_point,
     error_stream,
     feature_rows,
+    is_classifier,
     level_streams,
     shifted,
 )
-from driftline.flows.scoring.catalog import CATALOG
 
 DEFAULT_SEEDS = (1, 2, 3)
 CALIBRATION_SEEDS = (901, 902, 903)  # stable runs that set calibrated thresholds
@@ -95,7 +96,7 @@ def _concept_task(args: tuple[Plan, str, int, bool]) -> dict[str, Any]:
     t0 = time.perf_counter()
     errors = error_stream(stream, seed, n)
     model_s = time.perf_counter() - t0
-    classify = CATALOG[stream.model].task == "classification"
+    classify = is_classifier(stream.model)
     rose = rises(errors, stream.drifts)
     eligible = [d for d, r in zip(stream.drifts, rose, strict=True) if r > 0]
     out: dict[str, Any] = {
@@ -190,11 +191,7 @@ def adapt_streams(streams: Sequence[ConceptStream], quick: bool) -> list[str]:
     """The drifting classification streams (abrupt and gradual) of the adaptation table."""
     if quick:
         return list(QUICK_ADAPT)
-    return [
-        s.name
-        for s in streams
-        if s.kind in ("abrupt", "gradual") and CATALOG[s.model].task == "classification"
-    ]
+    return [s.name for s in streams if s.kind in ("abrupt", "gradual") and is_classifier(s.model)]
 
 
 Task = tuple[Callable[[Any], Any], Any, str]  # function, its argument, a label for progress
@@ -343,8 +340,10 @@ def _level_table(
 def _targets_table(
     streams: list[ConceptStream], done: list[dict[str, Any]], quick: bool
 ) -> dict[str, dict[str, Any]]:
-    """Per setting: issue 17's targets (scoring.targets) over these streams."""
+    """Per setting: issue 17's targets (scoring.targets) over these streams; the tree
+    models' level streams (TREE_LEVELS) are reported in the level table, not judged."""
     gradual = {s.name for s in streams if s.kind == "gradual"}
+    trees = {s.name for s in streams if s.level in TREE_LEVELS}
     levels = _level_table(streams, done, quick)
     out = {}
     for s in concept_settings(quick):
@@ -352,7 +351,7 @@ def _targets_table(
             continue
         abrupt = [r["abrupt"][s.name] for r in done if s.name in r["abrupt"]]
         grad = [r["rows"][s.name] for r in done if r["stream"] in gradual and s.name in r["rows"]]
-        fa = [v["per_100k"] for v in levels[s.name].values()]
+        fa = [v["per_100k"] for lv, v in levels[s.name].items() if lv not in trees]
         out[s.name] = asdict(targets(abrupt, grad, fa))
     return out
 

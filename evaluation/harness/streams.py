@@ -7,8 +7,12 @@ stream's catalog model learns online on each (predict, then learn) and
 :func:`error_stream` is its errors, which every concept setting replays. The
 *error-level* streams (:func:`level_streams`) are long stable streams whose
 model settles at a chosen error rate (a linear concept with label noise), plus
-a multi-class and a regression one, for false alarms per 100k events at each
-error level; two of the linear ones also get abrupt drifts. Data
+a multi-class and a regression one, each learned by a linear model, for false
+alarms per 100k events at each error level; two of the linear ones also get
+abrupt drifts. The same multi-class and regression streams learned by Hoeffding
+adaptive trees are reported beside them (``tree`` levels): a tree's error has
+bursts of its own (a split's new leaves), real rises of that model's error that
+no gate on the error stream can tell from drift. Data
 drift: a covariate shift (one feature shifted or scaled from index k) is added
 to a stable generator's features (:func:`feature_rows`, :func:`shifted`).
 """
@@ -25,9 +29,39 @@ import numpy as np
 from river.datasets import synth
 
 from driftline.connectors.builtin import chain_concepts
-from driftline.flows.scoring.catalog import CATALOG, build_model
+from driftline.flows.config import ModelConfig
+from driftline.flows.scoring.catalog import CATALOG
+from driftline.flows.scoring.definition import Model, ModelDefinition, model_definition
 
 XY = tuple[dict[Any, Any], Any]
+
+#: The models the streams name: the catalog's, and a multi-class linear model
+#: defined as a user's `model.pipeline` would define it.
+MODELS: dict[str, ModelDefinition] = {
+    **CATALOG,
+    "softmax": model_definition(
+        ModelConfig(
+            pipeline=[
+                {"estimator": "river.preprocessing.StandardScaler"},
+                {"estimator": "river.linear_model.SoftmaxRegression"},
+            ],
+            label_type="int",
+        )
+    ),
+}
+
+
+def build_model(name: str, seed: int) -> Model:
+    """A fresh model of the stream's kind (:data:`MODELS`)."""
+    return MODELS[name].build(seed)
+
+
+def is_classifier(name: str) -> bool:
+    return MODELS[name].task == "classification"
+
+
+#: Level names of the tree-model streams: reported, not part of the targets.
+TREE_LEVELS = ("multi-class (tree)", "regression (tree)")
 
 
 # --------------------------------------------------------------------------- concept drift
@@ -201,18 +235,24 @@ def _blobs(seed: int, n: int) -> Iterator[XY]:
 
 
 def level_streams(n: int) -> list[ConceptStream]:
-    """Stable streams of `n` events at each error level: linear (logreg); multi-class
-    blobs (the catalog's `hat`) and Friedman regression (`hatr`, absolute error) of
-    n/2 events."""
+    """Stable streams of `n` events at each error level: linear (logreg), multi-class
+    blobs (StandardScaler | SoftmaxRegression) and Friedman regression (`linreg`,
+    absolute error); then the blobs and Friedman streams learned by the catalog's
+    trees (`hat`, `hatr`: :data:`TREE_LEVELS`) over n/2 events."""
     linear = [
         ConceptStream(f"linear-{_pct(f)}", "stable", "logreg", (), 0, _linear(f), n, _pct(f))
         for f in LEVELS
     ]
     m = n // 2  # the tree models cost 250-400 µs an event, ten times logreg
+    multi, regression = TREE_LEVELS
     return [
         *linear,
-        ConceptStream("blobs-4class", "stable", "hat", (), 0, _blobs, m, "multi-class"),
-        ConceptStream("friedman-long", "stable", "hatr", (), 0, _friedman(None), m, "regression"),
+        ConceptStream("blobs-4class", "stable", "softmax", (), 0, _blobs, n, "multi-class"),
+        ConceptStream("friedman-long", "stable", "linreg", (), 0, _friedman(None), n, "regression"),
+        ConceptStream("blobs-4class-hat", "stable", "hat", (), 0, _blobs, m, multi),
+        ConceptStream(
+            "friedman-long-hatr", "stable", "hatr", (), 0, _friedman(None), m, regression
+        ),
     ]
 
 
@@ -255,7 +295,7 @@ def concept_streams(n: int, level_n: int = LEVEL_EVENTS) -> list[ConceptStream]:
 def error_stream(stream: ConceptStream, seed: int, n: int) -> list[float]:
     """Predict-then-learn errors of the stream's catalog model: 0/1 or absolute error."""
     model = build_model(stream.model, seed)
-    classify = CATALOG[stream.model].task == "classification"
+    classify = is_classifier(stream.model)
     errors: list[float] = []
     for x, y in stream.make(seed, n):
         pred = model.predict_one(x)
