@@ -34,7 +34,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shutil
 import signal
@@ -44,187 +43,31 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from itertools import cycle, islice
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from bench.soak_job import calibrate, kafka_config, start_job, stop_job, stream_config, wait_started
 from bench.soak_parts import (
     Check,
     Interval,
     Ledger,
     ProcSample,
+    log,
     log_problems,
     median_rss,
     percentiles,
     sample_process,
 )
-from bench.soak_report import Calibration, RssFigures, SoakReport, Totals, write_report
+from bench.soak_report import RssFigures, SoakReport, Totals, write_report
 from driftline.connectors.builtin import drifting_messages
 from driftline.connectors.producer import ProduceResult, produce
-from driftline.flows.config import BuiltinStreamConfig, KafkaConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_EVERY = 5.0  # seconds between looks at the job process (capped at report_every / 4)
-
-
-def log(msg: str) -> None:
-    print(f"[soak {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- the stream and the job
-
-
-def stream_config(args: argparse.Namespace, rate: float | None) -> BuiltinStreamConfig:
-    """The built-in stream for the soak (`rate` events/s) or, without a rate, calibration.
-
-    Calibration keeps the stream's default drift points (concepts change at
-    20k and 40k events, a covariate shift at 50k) so it measures the same work;
-    the soak gets a concept drift every ``--drift-minutes`` at its rate (a
-    chain of Agrawal concepts 7, 6, 9, 7, ...; River's nested
-    ConceptDriftStream costs a little more per level, so the chain is as long
-    as the run needs and no longer) and covariate shifts half-way into the
-    first two concepts (only two: each multiplies `hvalue` by 1.5 for good).
-    """
-    common: dict[str, Any] = {
-        "events": 0,
-        "seed": args.seed,
-        "labels": "separate",
-        "label_delay": timedelta(seconds=args.label_delay),
-        "label_missing": args.label_missing,
-        "bad_every": args.bad_every,
-    }
-    if rate is None:
-        return BuiltinStreamConfig(**common)
-    every = max(1, round(rate * 60 * args.drift_minutes))
-    drifts = max(0, min(200, math.ceil(rate * 60 * args.minutes / every) - 1))
-    concepts = list(islice(cycle([7, 6, 9]), drifts + 1))
-    return BuiltinStreamConfig(
-        **common,
-        concepts=concepts,
-        drift_points=[every * (k + 1) for k in range(drifts)],
-        data_drift_points=[round(every * (k + 0.5)) for k in range(min(2, drifts + 1))],
-        mean_gap_ms=1000.0 / rate,
-    )
-
-
-def job_overrides(bootstrap: str, prefix: str, tail: bool, workdir: Path) -> dict[str, Any]:
-    """driftline settings of the job (calibration and soak alike).
-
-    `labels.ttl` 2 min: the stream never sends ``--label-missing`` of the labels,
-    and their predictions wait a TTL of event time (1 h by default) before they
-    are let go; with the default the pending set would grow for the whole hour,
-    which is the TTL working, not a leak. `fetch.wait.max.ms` 5: Tansu holds a
-    long-polling fetch for its full wait when data arrives (see bench/latency.py);
-    a consumer setting (librdkafka warns when a producer is given it).
-    """
-    from bench.run import kafka_overrides
-
-    overrides = kafka_overrides(bootstrap, prefix, f"{prefix}.events")
-    overrides["kafka"] |= {
-        "tail": tail,
-        "partitions": 1,
-        "consumer_settings": {"fetch.wait.max.ms": "5"},
-    }
-    overrides["labels"] = {"ttl": "2m"}
-    overrides["model"] = {"store": str(workdir / f"models-{prefix}")}
-    overrides["recovery"] = {"directory": str(workdir / f"recovery-{prefix}")}
-    return overrides
-
-
-def as_env(overrides: dict[str, Any]) -> dict[str, str]:
-    """Nested settings as DRIFTLINE_SECTION__KEY variables (JSON for tables and lists)."""
-    env = {}
-    for section, values in overrides.items():
-        for key, value in values.items():
-            text = orjson.dumps(value).decode() if isinstance(value, dict | list) else value
-            env[f"DRIFTLINE_{section.upper()}__{key.upper()}"] = (
-                str(text).lower() if isinstance(value, bool) else str(text)
-            )
-    return env
-
-
-def kafka_config(bootstrap: str, prefix: str) -> KafkaConfig:
-    return KafkaConfig(
-        bootstrap_servers=bootstrap,
-        events_topic=f"{prefix}.events",
-        labels_topic=f"{prefix}.labels",
-        flush_timeout=60.0,
-    )
-
-
-def events_only(messages: Iterator[bytes | None], events: int) -> Iterator[bytes | None]:
-    """`messages` until `events` events were passed (labels and hostile ones not counted)."""
-    from bench.soak_parts import EVENT_PREFIX
-
-    seen = 0
-    for raw in messages:
-        if isinstance(raw, bytes) and raw.startswith(EVENT_PREFIX):
-            seen += 1
-            if seen > events:
-                return
-        yield raw
-
-
-def calibrate(args: argparse.Namespace, bootstrap: str, workdir: Path) -> Calibration:
-    """The job's maximum throughput on this stream: produced flat out, read to the end."""
-    from bench.run import bench_proc, fresh_prefix, output_topics
-    from tests.support.broker import create_topics
-
-    prefix = fresh_prefix("soak-cal")
-    create_topics(bootstrap, {f"{prefix}.events": 1, **output_topics(prefix)})
-    log(f"calibrating: producing {args.calibrate_events:,} events flat out")
-    messages = events_only(drifting_messages(stream_config(args, None)), args.calibrate_events)
-    result = produce(kafka_config(bootstrap, prefix), messages, progress=False)
-    if not result.ok:
-        raise SystemExit(f"soak: calibration messages not delivered: {result.first_error}")
-    overrides = job_overrides(bootstrap, prefix, tail=False, workdir=workdir)
-    cmd = [
-        "bench.driftline_flow",
-        "--mode",
-        "kafka",
-        "--settings",
-        orjson.dumps(overrides).decode(),
-    ]
-    r = bench_proc(cmd, timeout=1800)
-    cal = Calibration(
-        events=int(r["events"]),
-        seconds=float(r["seconds"]),
-        events_per_s=r["events"] / r["seconds"],
-        startup_seconds=float(r["startup_seconds"]),
-    )
-    log(f"calibration: {cal.events:,} events in {cal.seconds:.1f} s = {cal.events_per_s:,.0f} ev/s")
-    return cal
-
-
-def start_job(bootstrap: str, prefix: str, workdir: Path) -> subprocess.Popen[bytes]:
-    """`driftline run --source kafka --sink kafka`, logging JSON to workdir/job.log."""
-    env = {**os.environ, **as_env(job_overrides(bootstrap, prefix, tail=True, workdir=workdir))}
-    cmd = [sys.executable, "-m", "driftline.flows", "run", "--source", "kafka", "--sink", "kafka"]
-    cmd += ["--log-format", "json", "--metrics-port", "0", "--live-port", "0"]
-    with open(workdir / "job.log", "wb") as err, open(workdir / "job.out", "wb") as out:
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err)
-
-
-def wait_started(job: subprocess.Popen[bytes], log_path: Path, timeout: float = 120.0) -> None:
-    """Until the job logged "starting" (its flow is built and about to run)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if job.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise SystemExit(f"soak: the job exited ({job.returncode}) at start-up:\n{tail}")
-        if b'"msg":"starting"' in log_path.read_bytes():
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"soak: the job did not start within {timeout:.0f} s; log {log_path}")
-
-
-# ---------------------------------------------------------------- the soak
 
 
 @dataclass
@@ -238,6 +81,8 @@ class Run:
     t0: float = 0.0  # monotonic, production start
     t0_wall: float = 0.0  # the same moment, wall clock (for the ledger's send times)
     produced: ProduceResult | None = None  # the producer's counts once it ended
+    lag_at_end: int = 0  # events without an output yet when production ended
+    drain_seconds: float = 0.0  # then taken to account for them (or to give up)
     samples: list[ProcSample] = field(default_factory=list)
     intervals: list[Interval] = field(default_factory=list)
     alerts: Counter[str] = field(default_factory=Counter)
@@ -322,7 +167,7 @@ def soak(args: argparse.Namespace, bootstrap: str, rate: float, workdir: Path) -
     duration = args.minutes * 60
     # events of the run, a margin for the producer's pacing; the ledger stops there
     ledger = Ledger(capacity=int(rate * duration * 1.05) + 10_000)
-    job = start_job(bootstrap, prefix, workdir)
+    job = start_job(bootstrap, prefix, workdir, args.fetch_wait_ms)
     run = Run(args=args, rate=rate, ledger=ledger, job=job)
     wait_started(job, workdir / "job.log")
     topics = {n: f"{prefix}.{n}" for n in ("predictions", "dead_letters", "alerts")}
@@ -331,7 +176,6 @@ def soak(args: argparse.Namespace, bootstrap: str, rate: float, workdir: Path) -
             "bootstrap.servers": bootstrap,
             "group.id": f"{prefix}-reader",
             "enable.auto.commit": False,
-            "fetch.wait.max.ms": 50,
             **FAST_CLIENT_CONFIG,
         }
     )
@@ -371,10 +215,11 @@ def soak(args: argparse.Namespace, bootstrap: str, rate: float, workdir: Path) -
             first = outcome[0].first_error if outcome else "the producer thread failed"
             log(f"not every message was acknowledged by the broker: {first}")
         run.produced = outcome[0] if outcome else None
-        log(f"production ended; draining (up to {args.drain:g} s)")
-        deadline = time.monotonic() + args.drain
-        while ledger.unaccounted() and time.monotonic() < deadline and job.poll() is None:
-            read_outputs(consumer, run, topics, 0.2)
+        run.lag_at_end = ledger.unaccounted()
+        log(f"production ended, {run.lag_at_end:,} events without an output yet; draining")
+        run.drain_seconds = drain(consumer, run, topics, args.drain)
+        if ledger.unaccounted():
+            log(f"gave up draining after {run.drain_seconds:.0f} s: no output for {args.drain:g} s")
         for _ in range(10):  # what is already in the topics (alerts, dead letters)
             read_outputs(consumer, run, topics, 0.1)
     finally:
@@ -384,15 +229,24 @@ def soak(args: argparse.Namespace, bootstrap: str, rate: float, workdir: Path) -
     return run
 
 
-def stop_job(job: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    """SIGTERM (the job drains and exits), SIGKILL after `timeout` s."""
-    if job.poll() is None:
-        job.send_signal(signal.SIGTERM)
-        try:
-            job.wait(timeout)
-        except subprocess.TimeoutExpired:
-            job.kill()
-            job.wait(10)
+def drain(consumer: Consumer, run: Run, topics: dict[str, str], idle: float) -> float:
+    """Read outputs until every event is accounted for or none came for `idle` s.
+
+    A job that lags (the machine is shared) still catches up: only silence
+    means it stopped. Returns the seconds it took.
+    """
+    started = time.monotonic()
+    led = run.ledger
+    seen, quiet_since = -1, started
+    while led.unaccounted() and run.job.poll() is None:
+        now = time.monotonic()
+        count = led.predictions + led.dead_events
+        if count != seen:
+            seen, quiet_since = count, now
+        elif now - quiet_since > idle:
+            break
+        read_outputs(consumer, run, topics, 0.2)
+    return time.monotonic() - started
 
 
 # ---------------------------------------------------------------- checks
@@ -433,6 +287,8 @@ def evaluate(run: Run, warmup_s: float, rss_limit_pct: float, workdir: Path) -> 
         p50_ms_after_warmup=None if p50 is None else round(p50, 1),
         p99_ms_after_warmup=None if p99 is None else round(p99, 1),
         latencies_after_warmup=counted,
+        unaccounted_at_end_of_production=run.lag_at_end,
+        drain_seconds=round(run.drain_seconds, 1),
     )
     fds = [s.fds for s in run.samples if s.t >= warmup_s]
     checks = [
@@ -499,7 +355,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rate", type=float, help="Events/s to produce; skips calibration.")
     ap.add_argument("--fraction", type=float, default=0.5, help="Of the calibrated max (0.5).")
     ap.add_argument(
-        "--calibrate-events", type=int, default=150_000, help="Events of the calibration run."
+        "--calibrate-events", type=int, default=100_000, help="Events of the calibration run."
     )
     ap.add_argument("--report-every", type=float, default=60.0, help="Seconds per report line.")
     ap.add_argument(
@@ -510,12 +366,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--rss-limit-pct", type=float, default=5.0, help="RSS growth allowed (5).")
     ap.add_argument(
-        "--drain", type=float, default=60.0, help="Seconds to wait for the last outputs."
+        "--drain",
+        type=float,
+        default=60.0,
+        help="After production: stop waiting for the last outputs once none came for this "
+        "many seconds (60).",
     )
     ap.add_argument("--drift-minutes", type=float, default=3.0, help="Minutes between drifts.")
     ap.add_argument("--label-delay", type=float, default=30.0, help="Mean label delay, s.")
     ap.add_argument("--label-missing", type=float, default=0.02, help="Share of labels never sent.")
     ap.add_argument("--bad-every", type=int, default=1000, help="A hostile message every N events.")
+    ap.add_argument(
+        "--balanced",
+        action="store_true",
+        help="Agrawal's balance_classes (the built-in default): about 2 x the producer's CPU.",
+    )
+    ap.add_argument(
+        "--fetch-wait-ms",
+        type=int,
+        help="The job's fetch.wait.max.ms (default librdkafka's 500; Tansu returns nothing "
+        "when a fetch takes longer than this, see bench/soak_job.py).",
+    )
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "soak_results.json",
                     help="JSON report; the Markdown table goes beside it (.md).")  # fmt: skip
@@ -534,6 +405,8 @@ def warmup_seconds(args: argparse.Namespace) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C: the job is stopped and the broker closed on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from tests.support.broker import Broker
 
     workdir = Path(tempfile.mkdtemp(prefix="driftline-soak-"))

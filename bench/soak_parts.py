@@ -17,6 +17,7 @@ piece can be read (and tested) on its own:
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +33,11 @@ from driftline.flows.parse.events import LabelBytes
 #: How orjson writes a built-in stream event: the id first, ``evt-`` and 9 digits.
 EVENT_PREFIX = b'{"id":"evt-'
 _DIGITS = slice(len(EVENT_PREFIX), len(EVENT_PREFIX) + 9)
+
+
+def log(msg: str) -> None:
+    """A progress line on stderr, stamped with the time of day."""
+    print(f"[soak {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def event_index(event_id: object) -> int | None:

@@ -58,6 +58,8 @@ class Totals:
     p50_ms_after_warmup: float | None
     p99_ms_after_warmup: float | None
     latencies_after_warmup: int
+    unaccounted_at_end_of_production: int  # the job's lag when the producer stopped
+    drain_seconds: float  # how long the job then took to catch up (or the soak gave up)
 
 
 @dataclass
@@ -132,6 +134,8 @@ def markdown(report: SoakReport) -> str:
         f"{t.latencies_after_warmup:,} events): p50 {_num(t.p50_ms_after_warmup, ',.1f')} ms, "
         f"p99 {_num(t.p99_ms_after_warmup, ',.1f')} ms (event produce() -> prediction in "
         "the output topic, Kafka timestamps)",
+        f"when production ended {t.unaccounted_at_end_of_production:,} events had no output "
+        f"yet; draining took {t.drain_seconds:,.0f} s",
         "",
         "| check | result | detail |",
         "|---|---|---|",
