@@ -9,6 +9,7 @@ report shows every other check passing on real figures.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +22,15 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _soak(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+def _soak(
+    *args: str, tmp: Path | None = None, timeout: float = 150
+) -> subprocess.CompletedProcess[str]:
+    """Run the soak; its work directory (kept when it fails, as here) goes under `tmp`."""
+    env = {**os.environ, **({"TMPDIR": str(tmp)} if tmp is not None else {})}
     return subprocess.run(
         [sys.executable, "-m", "bench.soak", *args],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -43,6 +49,7 @@ def test_short_soak_reports_every_figure_and_fails_on_rss(tmp_path: Path) -> Non
     proc = _soak(
         "--minutes", "0.5", "--rate", "300", "--report-every", "10",
         "--warmup-minutes", "0.1", "--rss-limit-pct", "0.01", "--out", str(out),
+        tmp=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "FAIL rss" in proc.stderr
