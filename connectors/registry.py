@@ -55,7 +55,7 @@ def outputs_sink(settings: Settings) -> Sink[Any]:
         return NullSink()
     from driftline.connectors.kafka import kafka_outputs
 
-    return kafka_outputs(settings.kafka, settings.run.cluster_workers)
+    return kafka_outputs(settings.kafka)
 
 
 def build_io(settings: Settings) -> FlowIO:

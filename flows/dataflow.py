@@ -27,10 +27,10 @@ from driftline.flows.config import Settings
 from driftline.flows.features.derive import FeatureFunction
 from driftline.flows.features.feature_set import FeatureSet
 from driftline.flows.features.step import FeatureLogic, is_featured, unkeyed
-from driftline.flows.outputs.encode import EncodeOutputs, OutputWatcher
+from driftline.flows.outputs.encode import EncodeOutputs, OutputWatcher, Routed
 from driftline.flows.parse.events import Parser
 from driftline.flows.parse.step import ParseInputs, is_keyed, is_label
-from driftline.flows.routing import shard_keys, worker_routes
+from driftline.flows.routing import partition_keys, worker_routes
 from driftline.flows.scoring.spec import scoring_plan
 from driftline.flows.scoring.step import KeyByModel, KeyLabels, ScoreLogic
 
@@ -43,16 +43,17 @@ class FlowIO:
     ready-made DeadLetter for a message it could not read). `labels`, when
     labels come on their own stream, yields raw label messages as
     :class:`~driftline.flows.parse.events.LabelBytes` (a source may also mix them
-    into `events`). `outputs` takes
-    `(output_name, json_bytes)` items, output_name the value of an
-    :class:`~driftline.flows.records.Output` (predictions, alerts, dead_letters,
-    drift_reports); a sink with a true `per_worker` attribute
-    (one partition per worker, named so they sort in worker order) takes
-    `(worker_index_text, (output_name, json_bytes))` instead.
+    into `events`). `outputs` takes `(route, SinkItem)` items: a
+    `SinkItem(output, key, payload)` holds the output's name (the value of an
+    :class:`~driftline.flows.records.Output`), the message key the encode step
+    gave the record (see flows/outputs/encode.py) and its JSON. The route is the
+    output's name, or, for a sink with a true `per_worker` attribute (one partition
+    per worker, named so they sort in worker order), the index as text of the
+    worker that made the item.
     """
 
     events: Source[Any]
-    outputs: Sink[tuple[str, bytes]]
+    outputs: Sink[Routed]
     labels: Source[Any] | None = None
 
 
@@ -70,7 +71,8 @@ def build_dataflow(
     features = FeatureSet(settings.features, FeatureFunction.from_config(settings.features))
     workers = settings.run.cluster_workers
     plan = scoring_plan(settings)  # the job's models and their shards' keys
-    partitions = shard_keys(workers, workers)  # feature state: one partition per worker
+    # entities hashed to a fixed number of feature partitions: state that any worker count resumes
+    partitions = partition_keys(settings.run.feature_partitions)
     parse = ParseInputs(
         Parser("events", settings.validation, settings.mapping.events),
         Parser("labels", settings.validation, settings.mapping.labels),
@@ -100,7 +102,7 @@ def build_dataflow(
 
     feature_dead = op.map("feature_dead_letters", served.falses, unkeyed)
     results = op.merge("results", scored, labels.falses, feature_dead)
-    # a sink with one partition per worker gets `(worker, (output, json))` items
+    # a sink with one partition per worker gets `(worker, SinkItem)` items
     # addressed to the worker that scored them, so outputs never change process
     routes = worker_routes(plan.keys, workers) if getattr(io.outputs, "per_worker", False) else None
     encoded = op.flat_map_batch("encode_outputs", results, EncodeOutputs(monitor, routes))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any, NoReturn
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
-from confluent_kafka import Producer as _Producer
+from confluent_kafka import Producer as _KafkaProducer
 
 from driftline.connectors.kafka.settings import client_config
 from driftline.connectors.shutdown import stop_requested
@@ -19,9 +20,54 @@ from driftline.flows.records import Output
 log = logging.getLogger(__name__)
 
 
+class _Producer:
+    """The producer a process shares among its output partitions, with its failures.
+
+    One per process and configuration (:func:`_shared`): a worker may own several
+    output partitions after a rescale (see :class:`KafkaOutputs`), and one
+    producer per partition would multiply connections for nothing. confluent-kafka
+    producers are thread-safe, so the workers of a process share it too.
+    """
+
+    def __init__(self, conf: dict[str, Any]) -> None:
+        self.conf = conf
+        self.failed: list[str] = []
+        self.users = 0
+        self.producer = self.new()
+
+    def new(self) -> _KafkaProducer:
+        return _KafkaProducer({**self.conf, "on_delivery": self._delivered})
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.failed.append(f"{msg.topic()}: {err}")
+            OUTPUT_ERRORS.labels(msg.topic() or "?").inc()
+
+
+_producers: dict[bytes, _Producer] = {}
+_producers_lock = threading.Lock()
+
+
+def _shared(conf: dict[str, Any]) -> _Producer:
+    key = repr(sorted(conf.items())).encode()
+    with _producers_lock:
+        shared = _producers.get(key)
+        if shared is None:
+            shared = _producers[key] = _Producer(conf)
+        shared.users += 1
+        return shared
+
+
+def _release(shared: _Producer) -> None:
+    with _producers_lock:
+        shared.users -= 1
+        if shared.users == 0:
+            _producers.pop(repr(sorted(shared.conf.items())).encode(), None)
+
+
 class _OutputsPartition(StatefulSinkPartition[SinkItem, None]):
-    """One worker's producer for every output topic. Produces without waiting;
-    waits for the acks at each snapshot.
+    """An output partition: produces every output topic's messages through its
+    process's producer without waiting; waits for the acks at each snapshot.
 
     Each message carries the key the encode step gave its record (the event id
     and model for a prediction, see flows/outputs/encode.py): Kafka's partitioner
@@ -38,19 +84,14 @@ class _OutputsPartition(StatefulSinkPartition[SinkItem, None]):
     """
 
     def __init__(self, conf: dict[str, Any], topics: dict[str, str], timeout: float) -> None:
-        self._conf = conf
+        self._shared = _shared(conf)
         self._topics = topics
         self._timeout = timeout
-        self._failed: list[str] = []
-        self._producer = self._new_producer()
+        self._closed = False
 
-    def _new_producer(self) -> _Producer:
-        return _Producer({**self._conf, "on_delivery": self._delivered})
-
-    def _delivered(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self._failed.append(f"{msg.topic()}: {err}")
-            OUTPUT_ERRORS.labels(msg.topic() or "?").inc()
+    @property
+    def _producer(self) -> _KafkaProducer:
+        return self._shared.producer
 
     def write_batch(self, values: list[SinkItem]) -> None:
         producer, topics = self._producer, self._topics
@@ -99,7 +140,7 @@ class _OutputsPartition(StatefulSinkPartition[SinkItem, None]):
         """Fail the job: the broker has not taken the outputs within `flush_timeout`."""
         left = len(self._producer)
         log.error(what, extra={"messages": left})
-        self._producer = self._new_producer()  # a wedged producer is not reused
+        self._shared.producer = self._shared.new()  # a wedged producer is not reused
         raise RuntimeError(
             f"{what}: {left} output messages not acknowledged by Kafka within "
             f"{self._timeout:.0f} s (kafka.flush_timeout); "
@@ -107,34 +148,51 @@ class _OutputsPartition(StatefulSinkPartition[SinkItem, None]):
         )
 
     def _raise_failures(self) -> None:
-        if self._failed:
-            failed, self._failed = self._failed, []
+        shared = self._shared
+        if shared.failed:
+            failed, shared.failed = shared.failed, []
             log.error("outputs rejected by Kafka", extra={"count": len(failed), "first": failed[0]})
             raise RuntimeError(f"Kafka rejected {len(failed)} output messages: {failed[0]}")
 
     def close(self) -> None:
-        self._flush()
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._flush()
+        finally:
+            _release(self._shared)
+
+
+#: Output partitions of the Kafka sink, whatever the worker count (see KafkaOutputs);
+#: workers beyond it write through partition `worker % OUTPUT_PARTITIONS`.
+OUTPUT_PARTITIONS = 64
 
 
 class KafkaOutputs(FixedPartitionedSink[SinkItem, None]):
     """Writes outputs to the predictions, alerts, dead-letter and report topics.
 
-    One partition (one producer for all topics) per worker: the flow addresses
-    each output to the worker that scored it (`per_worker`), so outputs are
-    produced where they were made instead of crossing processes to the one
-    worker that would own a topic. bytewax gives partition i of the sorted
-    names to worker i. At-least-once: after a resume, outputs of the resumed
-    epoch are written again, with the same message keys (a prediction's is
-    ``<event id>/<model>``), so consumers de-duplicate by key (README, "Message
-    keys").
+    The flow addresses each output to the worker that scored it (`per_worker`):
+    output partition i takes worker i's outputs, and bytewax gives partition i of
+    the sorted names to worker i % workers, so outputs are produced where they
+    were made instead of crossing processes to the one worker that would own a
+    topic. The partitions are a fixed :data:`OUTPUT_PARTITIONS`, not one per
+    worker: bytewax keeps a snapshot per partition, and a resume on fewer workers
+    must still list every partition the store holds (with one per worker, going
+    from 2 workers back to 1 stopped the job at start-up: its store held
+    `worker-0001`). A partition is built when it first gets outputs (or resumes),
+    and the partitions of a process share its producer. At-least-once: after a
+    resume, outputs of the resumed epoch are written again, with the same message
+    keys (a prediction's is ``<event id>/<model>``), so consumers de-duplicate by
+    key (README, "Message keys").
     """
 
     per_worker = True
 
-    def __init__(self, cfg: KafkaConfig, workers: int = 1) -> None:
+    def __init__(self, cfg: KafkaConfig) -> None:
         self.cfg = cfg
         self.topics = {o.value: o.topic(cfg) for o in Output}
-        self._parts = [f"worker-{i:04d}" for i in range(workers)]
+        self._parts = [f"worker-{i:04d}" for i in range(OUTPUT_PARTITIONS)]
 
     def list_parts(self) -> list[str]:
         return list(self._parts)
@@ -153,8 +211,8 @@ class KafkaOutputs(FixedPartitionedSink[SinkItem, None]):
         return _OutputsPartition(conf, self.topics, self.cfg.flush_timeout)
 
 
-def kafka_outputs(cfg: KafkaConfig, workers: int = 1) -> KafkaOutputs:
-    return KafkaOutputs(cfg, workers)
+def kafka_outputs(cfg: KafkaConfig) -> KafkaOutputs:
+    return KafkaOutputs(cfg)
 
 
 __all__ = ["KafkaOutputs", "kafka_outputs"]

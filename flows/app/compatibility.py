@@ -1,12 +1,14 @@
 """Whether saved state fits this run: a recovery store on resume, model snapshots on warm start.
 
 Bytewax resumes whatever state its recovery store holds for the keys this run
-asks for. Model-shard and feature-partition keys depend on the cluster's worker
-count, and a resumed shard keeps the model it was pickled with, so a resume on
-other workers or with another model definition would silently start untrained
-or keep serving the old model. So a manifest written beside bytewax's partition
-files when the store is created says what its state means, and a resume that
-differs is refused before the flow starts (:class:`StartupError`, exit code 2).
+asks for. Model-shard and feature-partition keys depend on the models' shard
+counts and `run.feature_partitions` (never on the worker count: a store resumes
+on any number of workers, see flows/routing.py), and a resumed shard keeps the
+model it was pickled with, so a resume with other partitions or another model
+definition would silently start untrained or keep serving the old model. So a
+manifest written beside bytewax's partition files when the store is created says
+what its state means, and a resume that differs is refused before the flow
+starts (:class:`StartupError`, exit code 2).
 
 A warm start is checked the same way against the snapshots' metadata: model
 definition (its version), feature-set version, and for classifiers the label
@@ -39,8 +41,7 @@ MANIFEST_FORMAT = 1
 
 # each recorded value, named as a user changes it
 _SETTING = {
-    "workers": "workers in the cluster (--workers / run.workers, times the processes in "
-    "-a / run.addresses)",
+    "feature_partitions": "run.feature_partitions",
     "model.name": "model.name (--model)",
     "model.definition": "model definition version (model.name, model.estimator and "
     "model.params, model.pipeline, or model.factory, model.factory_params and model.version)",
@@ -63,10 +64,11 @@ _START_OVER = (
 def state_definition(settings: Settings, feature_version: str) -> dict[str, Any]:
     """What the state of a recovery store means: the values a resume must keep.
 
-    Worker count: it decides the shard and feature-partition keys. Model fields:
-    a resumed shard keeps its pickled model, baseline and label checks.
+    Feature partitions: entities are hashed to them. Model fields: the shard keys
+    follow the models' shard counts, and a resumed shard keeps its pickled model,
+    baseline and label checks. The worker count is not recorded: any count resumes.
     """
-    state: dict[str, Any] = {"workers": settings.run.cluster_workers}
+    state: dict[str, Any] = {"feature_partitions": settings.run.feature_partitions}
     if settings.models:  # each model's state keys follow the ones before it: all must hold
         state["models"] = [
             {"id": cfg.id, **_model_state(cfg), "target": cfg.target, "segment_by": cfg.segment_by}
@@ -147,6 +149,8 @@ def check_recovery_manifest(settings: Settings, feature_version: str) -> None:
     directory = settings.recovery.directory
     assert directory is not None
     old = _read_manifest(directory)
+    if "feature_partitions" not in old:
+        raise StartupError(_worker_keyed(directory, old))
     new = state_definition(settings, feature_version)
     changes = [
         f"{_SETTING[key]}: {_show(old.get(key, '(not recorded)'))} -> {_show(value)}"
@@ -160,6 +164,19 @@ def check_recovery_manifest(settings: Settings, feature_version: str) -> None:
             "release cannot carry over (it would drop the trained model or keep serving the old "
             "one): " + "; ".join(changes) + ". Resume with the old values, or " + _START_OVER
         )
+
+
+def _worker_keyed(directory: Path, old: dict[str, Any]) -> str:
+    """Why a store whose state keys follow its worker count cannot resume, and what to do."""
+    return (
+        f"recovery store {directory} was made by a driftline release whose state keys "
+        f"followed the worker count ({old.get('workers', '?')} workers); this release keys "
+        "state by fixed partitions (run.feature_partitions), so none of its state would be "
+        "found. Either finish with the release that made it, or start a new recovery "
+        "directory (--recovery-dir / recovery.directory) and warm-start the trained models "
+        "from the model store (--warm-start latest; `driftline models` lists them): entity "
+        "windows and pending labels start empty and topics are read from their start"
+    )
 
 
 #: Keys earlier releases did not record: their stores are judged by the other keys
@@ -243,7 +260,10 @@ def _check_model_warm_start(spec: ModelSpec, settings: Settings, feature_version
     checked: set[str] = set()
     infos: list[SnapshotInfo] = []
     if cfg.segment_by is None:
-        infos = [store.resolve(ref, spec.name, shard, definition.version) for shard in spec.keys]
+        infos = [
+            store.resolve(ref, spec.name, spec.shard_name(key), definition.version)
+            for key in spec.keys
+        ]
     elif ref != "latest":  # a named snapshot starts every new segment
         infos = [store.resolve(ref, spec.name)]
     else:  # each segment from its own latest: those the store holds are checked now

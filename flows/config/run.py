@@ -49,6 +49,14 @@ class RunConfig(_Section):
     source: Literal["builtin", "file", "kafka"] = "builtin"
     sink: Literal["file", "kafka", "null"] = "file"
     workers: int = Field(1, ge=1, description="Worker threads in this process.")
+    feature_partitions: int = Field(
+        64,
+        ge=1,
+        le=4096,
+        description="Entities are hashed to this many feature-state partitions, which bytewax "
+        "spreads over the workers: the most workers the feature step can use. Fixed for the "
+        "life of a recovery store, which then resumes on any number of workers.",
+    )
     process_id: int | None = Field(None, ge=0, description="This process in a cluster (-i).")
     addresses: list[str] = Field(
         default_factory=list, description="host:port of every cluster process, in order (-a)."

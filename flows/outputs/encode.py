@@ -110,12 +110,9 @@ class EncodeOutputs:
             monitor, "drift_report", None
         )
 
-    def __call__(self, items: list[Any]) -> list[tuple[str, Any]]:
+    def __call__(self, items: list[Any]) -> list[Routed]:
         """`items` are `Scored | DeadLetter` (typed Any: bytewax's `branch` does not
-        narrow its false side, so the flow's stream is typed as every parsed item).
-
-        Returns :data:`Routed` items, typed `(str, Any)` until `FlowIO.outputs` (in
-        flows/dataflow.py) is typed as a sink of `Routed`."""
+        narrow its false side, so the flow's stream is typed as every parsed item)."""
         routes = self.routes
         here = None
         if routes is not None:

@@ -41,7 +41,7 @@ class ModelShard:
         if spec is None:  # the model this key belongs to (the first model's, for tests)
             plan = scoring_plan(settings)
             spec = plan.by_key.get(key, plan.specs[0])
-        self.shard = key
+        self.shard = spec.shard_name(key)
         self.spec = spec
         self.name = spec.name
         self.feature_version = feature_version
@@ -50,10 +50,10 @@ class ModelShard:
         self.segments: Segments | None = None
         self._instance: ModelInstance | None = None
         if spec.config.segment_by is not None:
-            self.segments = Segments(spec, key, feature_version, derived)
+            self.segments = Segments(spec, self.shard, feature_version, derived)
         else:
             self._instance = ModelInstance(
-                spec, key, feature_version, derived, start=self._warm_start(derived)
+                spec, self.shard, feature_version, derived, start=self._warm_start(derived)
             )
 
     def __setstate__(self, state: dict[str, Any]) -> None:

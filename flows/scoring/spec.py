@@ -4,9 +4,10 @@ labels it learns, which inputs it is served and how it splits into segments.
 A job runs one model (`[model]`) or several (`[[models]]`). Every model scores
 every event; each has its own model shards, and all shards of all models are
 keys of the one scoring step: model 0 takes the first `shards` keys of
-:func:`~driftline.flows.routing.shard_keys`, model 1 the next, and so on, so a
-job with one model keeps the keys (and the recovery stores) it always had, and
-the keys of many models still spread evenly over the workers.
+:func:`~driftline.flows.routing.shard_keys`, model 1 the next, and so on. The
+keys depend on the models and their shard counts, never on the worker count (a
+recovery store resumes on any number of workers), and the keys of all models
+spread evenly over the workers.
 """
 
 from __future__ import annotations
@@ -104,6 +105,15 @@ class ModelSpec:
         """The shard of this model that scores (and learns) the event `event_id`."""
         return shard_of(event_id, self.keys)
 
+    def shard_name(self, key: str) -> str:
+        """The name outputs, metrics and the model store give the shard of `key`:
+        `shard-i`, i its place among this model's shards (a key of no shard: itself).
+        Routing keys are placed names (flows/routing.py); users see the model's own count."""
+        try:
+            return f"shard-{self.keys.index(key)}"
+        except ValueError:
+            return key
+
     def inline_label(self, event: Event) -> Any:
         """The label for this model's target that travels with `event`, or None."""
         return event.label_for(self.config.target)
@@ -137,7 +147,7 @@ def scoring_plan(settings: Settings) -> ScoringPlan:
     """The job's models and their shard keys (see the module's docstring)."""
     configs = settings.model_configs()
     total = sum(cfg.shards for cfg in configs)
-    keys = shard_keys(total, settings.run.cluster_workers)
+    keys = shard_keys(total)
     specs, start = [], 0
     for cfg in configs:
         definition = model_definition(cfg)

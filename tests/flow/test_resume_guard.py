@@ -1,5 +1,6 @@
-"""Resuming a recovery store: refused when its state was made with other workers, model
-or features (it would be dropped or misused silently), with the way out in the message."""
+"""Resuming a recovery store: on any number of workers; refused when its state was made
+with another model, features or feature partitions (it would be dropped or misused
+silently), with the way out in the message."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ def _events(tmp_path: Path, n: int = 2000) -> Path:
     return write_jsonl(tmp_path / "events.jsonl", (orjson.dumps(e) for e in events))
 
 
-def _driftline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _driftline(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     base = ["--source", "file", "--events-file", str(tmp_path / "events.jsonl"), "--no-metrics",
             "--out", str(tmp_path / "out"), "--store", str(tmp_path / "models"),
             "--recovery-dir", str(tmp_path / "recovery")]  # fmt: skip
@@ -34,20 +37,24 @@ def _driftline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "DRIFTLINE_RUN__PROGRESS_EVERY": "3600"},
+        env={**os.environ, "DRIFTLINE_RUN__PROGRESS_EVERY": "3600", **(env or {})},
     )
 
 
-def test_resume_with_other_workers_or_model_exits_2_naming_the_change(tmp_path: Path) -> None:
+def test_other_workers_resume_other_model_or_partitions_exit_2(tmp_path: Path) -> None:
     _events(tmp_path)
     first = _driftline(tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert (tmp_path / "recovery" / MANIFEST).is_file()
 
-    workers = _driftline(tmp_path, "--workers", "2")
-    assert workers.returncode == 2, workers.stderr[-3000:]
-    assert "--workers" in workers.stderr and "1 -> 2" in workers.stderr
-    assert "new recovery directory" in workers.stderr and "Traceback" not in workers.stderr
+    workers = _driftline(tmp_path, "--workers", "2")  # state is keyed by fixed partitions
+    assert workers.returncode == 0, workers.stderr[-3000:]
+    assert "resuming from recovery store" in workers.stderr
+
+    partitions = _driftline(tmp_path, env={"DRIFTLINE_RUN__FEATURE_PARTITIONS": "32"})
+    assert partitions.returncode == 2, partitions.stderr[-3000:]
+    assert "run.feature_partitions: 64 -> 32" in partitions.stderr
+    assert "new recovery directory" in partitions.stderr and "Traceback" not in partitions.stderr
 
     model = _driftline(tmp_path, "--model", "hat")
     assert model.returncode == 2, model.stderr[-3000:]
@@ -72,8 +79,9 @@ def test_a_new_store_records_what_its_state_means(tmp_path: Path, make_settings)
     manifest = orjson.loads((tmp_path / "r" / MANIFEST).read_bytes())
     assert manifest["driftline"] and manifest["created"] and manifest["format"] == 1
     assert manifest["state"] == {
-        "workers": 1, "model.name": "logreg", "model.definition": CATALOG["logreg"].version,
-        "model.shards": 2, "model.label_type": "bool", "model.classes": None,
+        "feature_partitions": 64, "model.name": "logreg",
+        "model.definition": CATALOG["logreg"].version, "model.shards": 2,
+        "model.label_type": "bool", "model.classes": None,
         "model.baseline": "prior", "feature_version": "fs-a",
     }  # fmt: skip
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [MANIFEST, "part-0.sqlite3"]
@@ -86,7 +94,7 @@ def test_a_new_store_records_what_its_state_means(tmp_path: Path, make_settings)
         ({"model": {"name": "hat", "label_type": "str"}}, "model.label_type: 'bool' -> 'str'"),
         ({"model": {"classes": [True]}}, "model.classes: None -> [True]"),
         ({"model": {"baseline": "no_change"}}, "model.baseline: 'prior' -> 'no_change'"),
-        ({"run": {"workers": 3}}, "--workers / run.workers"),
+        ({"run": {"feature_partitions": 8}}, "run.feature_partitions: 64 -> 8"),
     ],
 )
 def test_each_change_of_meaning_is_named(tmp_path: Path, make_settings, change, named) -> None:
@@ -116,7 +124,27 @@ def test_a_store_without_state_takes_the_new_manifest(tmp_path: Path, make_setti
     init_db_dir(directory, 1)
     s = make_settings(recovery={"directory": str(directory)}, run={"workers": 2})
     recovery_config(s, feature_set_version(s.features))
-    assert orjson.loads((directory / MANIFEST).read_bytes())["state"]["workers"] == 2
+    assert orjson.loads((directory / MANIFEST).read_bytes())["state"]["feature_partitions"] == 64
+
+
+def test_a_store_keyed_by_its_worker_count_is_refused_with_the_way_out(
+    tmp_path: Path, make_settings
+) -> None:
+    """The release before fixed partitions recorded `workers`: its keys would not be found."""
+    directory = tmp_path / "r"
+    s = make_settings(recovery={"directory": str(directory)})
+    recovery_config(s, "fs-a")
+    _snapshot_something(directory)
+    manifest = orjson.loads((directory / MANIFEST).read_bytes())
+    state = manifest["state"]
+    del state["feature_partitions"]
+    manifest["state"] = {"workers": 2, **state}
+    (directory / MANIFEST).write_bytes(orjson.dumps(manifest))
+    with pytest.raises(StartupError) as refused:
+        recovery_config(s, "fs-a")
+    message = str(refused.value)
+    assert "followed the worker count (2 workers)" in message
+    assert "--warm-start latest" in message and "new recovery directory" in message
 
 
 def test_unknown_or_unreadable_stores_are_refused_with_advice(tmp_path, make_settings) -> None:

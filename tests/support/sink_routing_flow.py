@@ -19,7 +19,7 @@ from driftline.flows.routing import shard_keys, worker_routes
 
 WORKERS = int(os.environ["ROUTING_WORKERS"])
 PROCESS = os.environ["ROUTING_PROCESS"]
-KEYS = shard_keys(2 * WORKERS, WORKERS)
+KEYS = shard_keys(2 * WORKERS)
 ROUTES = worker_routes(KEYS, WORKERS)
 
 
@@ -45,4 +45,4 @@ op.inspect("where", scored, lambda step, item: print(f"scored {item[0]}@{PROCESS
 routed = op.map(
     "route", scored, lambda kv: (ROUTES[kv[0]], SinkItem("predictions", None, kv[0].encode()))
 )
-op.output("out", routed, _Outputs(KafkaConfig(), WORKERS))
+op.output("out", routed, _Outputs(KafkaConfig()))
