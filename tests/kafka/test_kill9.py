@@ -36,10 +36,12 @@ so it fits ``make test``). The long run::
     DRIFTLINE_KILL9_ROUNDS=20 .venv/bin/pytest -s tests/kafka/test_kill9.py
 
 prints per kill the duplicates, the accuracy after each resume and the wall
-time. Default runs: 48-58 s (load 4-8), 94 s beside a 20-round run. A 20-round
-run (2026-11-28, load 8-11, accuracy then on 500 events): 119,477 events, 0
-lost, duplicates per kill 0-3,996 (26,347 in all), accuracy after each resume
-0.964-1.000 against a trained 0.965, wall 311 s.
+time. Default runs: 48-58 s (load 4-8), 94 s beside a 20-round run. 20 rounds
+(2026-11-28, this code, load 10-12): 123,908 events, 0 lost, duplicates per
+kill 0-2,997 (17,250 in all), accuracy of the first 250 new events after each
+resume 0.956-0.996 against a trained 0.964 (untrained 0.500), wall 388 s. An
+earlier 20-round run with accuracy on 500 events: 119,477 events, 0 lost,
+0-3,996 duplicates per kill, 0.964-1.000, 311 s.
 """
 
 from __future__ import annotations
