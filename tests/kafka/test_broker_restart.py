@@ -69,13 +69,12 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import KafkaError, Producer
 
 from driftline.connectors.builtin import drifting_events
 from driftline.flows.config import BuiltinStreamConfig
@@ -84,6 +83,7 @@ from tests.support.broker import (
     DURABLE_PRODUCER_CONFIG,
     FAST_CLIENT_CONFIG,
     Broker,
+    TopicTail,
     consume_all,
     create_topics,
     produce,
@@ -228,51 +228,11 @@ class _Feeder(threading.Thread):
             self.failure = exc
 
 
-@dataclass
-class _Tail:
-    """One consumer reading output topics from the beginning, kept across the restart."""
-
-    bootstrap: str
-    topics: list[str]
-    records: list[tuple[str, bytes, int]] = field(default_factory=list)
-    at_eof: set[str] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"driftline-test-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                **FAST_CLIENT_CONFIG,
-                **DURABLE_CONSUMER_CONFIG,
-            }
-        )
-        self._consumer.assign([TopicPartition(t, 0, OFFSET_BEGINNING) for t in self.topics])
-
-    def read(self, timeout: float) -> None:
-        for msg in self._consumer.consume(num_messages=1000, timeout=timeout):
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    self.at_eof.add(str(msg.topic()))
-                continue
-            self.at_eof.discard(str(msg.topic()))
-            value = msg.value()
-            if value is not None:
-                self.records.append((str(msg.topic()), value, int(msg.timestamp()[1])))
-
-    def until(self, done: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not done():
-            assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
-            self.read(0.5)
+class _Tail(TopicTail):
+    """The job's outputs, read from the beginning and kept across the restart."""
 
     def count(self, topic: str) -> int:
         return sum(1 for t, _, _ in self.records if t == topic)
-
-    def close(self) -> None:
-        self._consumer.close()
 
 
 def _event_id(topic: str, value: bytes, topics: dict[str, str]) -> str:
@@ -296,13 +256,13 @@ def test_job_survives_a_broker_restart(durable_broker: Broker, tmp_path: Path, c
     job = _start_job(_job_env(broker, topics, idempotent=False, durable=True), log_path)
     feeder = _Feeder(broker.bootstrap, topics["events"])
     outputs = [topics["predictions"], topics["dead_letters"]]
-    tail = _Tail(broker.bootstrap, outputs)
+    tail = _Tail(broker.bootstrap, outputs, DURABLE_CONSUMER_CONFIG)
     try:
         feeder.start()
         tail.until(
             lambda: tail.count(topics["predictions"]) >= RESTART_AFTER or job.poll() is not None,
-            WAIT,
             "the job's first predictions",
+            WAIT,
         )
         assert job.poll() is None, job_log()
         assert feeder.is_alive(), "the feeder ended before the restart"
@@ -325,7 +285,7 @@ def test_job_survives_a_broker_restart(durable_broker: Broker, tmp_path: Path, c
             seen = {_event_id(t, v, topics) for t, v, _ in tail.records}
             return seen >= feeder.acked or job.poll() is not None
 
-        tail.until(covered, WAIT, "outputs for every event")
+        tail.until(covered, "outputs for every event", WAIT)
         assert job.poll() is None, f"the job stopped after the broker restart:\n{job_log()}"
 
         job.send_signal(signal.SIGTERM)
@@ -348,7 +308,7 @@ def test_job_survives_a_broker_restart(durable_broker: Broker, tmp_path: Path, c
     assert code == 0, output[-4000:]
 
     # the job has exited: read its outputs to the end, then the events log
-    tail.until(lambda: tail.at_eof >= set(outputs), WAIT, "the end of the output topics")
+    tail.until(lambda: tail.at_eof >= set(outputs), "the end of the output topics", WAIT)
     tail.close()
     events_log = consume_all(
         broker.bootstrap, topics["events"], timeout=WAIT, idle=15, durable=True

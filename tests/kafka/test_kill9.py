@@ -55,14 +55,13 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from tests.support.broker import FAST_CLIENT_CONFIG, Broker, consume_all
+from tests.support.broker import Broker, TopicTail, consume_all
 
 pytestmark = pytest.mark.kafka
 
@@ -122,55 +121,32 @@ def _raw(dead_letter: bytes) -> str:
     return raw if isinstance(raw, str) else ""
 
 
-@dataclass
-class _Tail:
-    """One consumer reading the predictions and dead letters from the beginning."""
+class _Tail(TopicTail):
+    """The predictions (parsed, with their timestamps) and dead letters, read from the
+    beginning across every run."""
 
-    bootstrap: str
-    predictions: str
-    dead_letters: str
-    preds: list[tuple[dict[str, object], int]] = field(default_factory=list)
-    dead: list[bytes] = field(default_factory=list)
-    at_eof: set[str] = field(default_factory=set)
+    def __init__(self, bootstrap: str, predictions: str, dead_letters: str) -> None:
+        super().__init__(bootstrap, [predictions, dead_letters], {"fetch.wait.max.ms": 100})
+        self.predictions = predictions
+        self.preds: list[tuple[dict[str, object], int]] = []
+        self.dead: list[bytes] = []
 
-    def __post_init__(self) -> None:
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"driftline-test-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "fetch.wait.max.ms": 100,
-                **FAST_CLIENT_CONFIG,
-            }
-        )
-        self._consumer.assign(
-            [TopicPartition(t, 0, OFFSET_BEGINNING) for t in (self.predictions, self.dead_letters)]
-        )
+    def take(self, topic: str, value: bytes, timestamp_ms: int) -> None:
+        if topic == self.predictions:
+            self.preds.append((orjson.loads(value), timestamp_ms))
+        else:
+            self.dead.append(value)
 
-    def read(self, timeout: float) -> None:
-        for msg in self._consumer.consume(num_messages=5000, timeout=timeout):
-            err = msg.error()
-            topic = str(msg.topic())
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    self.at_eof.add(topic)
-                continue
-            self.at_eof.discard(topic)
-            value = msg.value() or b""
-            if topic == self.predictions:
-                self.preds.append((orjson.loads(value), int(msg.timestamp()[1])))
-            else:
-                self.dead.append(value)
+    def progress(self) -> str:
+        return f"{len(self.preds)} predictions, {len(self.dead)} dead letters"
 
-    def until(self, done: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-        deadline = time.monotonic() + timeout
-        while not done():
-            assert time.monotonic() < deadline, (
-                f"{what}: not within {timeout:.0f} s ({len(self.preds)} predictions, "
-                f"{len(self.dead)} dead letters)"
-            )
-            self.read(0.2)
+    def read(self, timeout: float, most: int = 5000) -> None:
+        super().read(timeout, most)
+
+    def until(
+        self, done: Callable[[], bool], what: str, timeout: float = WAIT, poll: float = 0.2
+    ) -> None:
+        super().until(done, what, timeout, poll)
 
     def dead_ids(self) -> set[str]:
         return {i for i in (_event_id(_raw(d)) for d in self.dead) if i}

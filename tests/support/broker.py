@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -598,6 +598,63 @@ def _partitions(consumer: Consumer, topic: str, deadline: float) -> list[int]:
         if time.monotonic() >= deadline:
             raise BrokerError(f"topic {topic!r} has no partitions: {last_error}")
         time.sleep(0.1)
+
+
+@dataclass
+class TopicTail:
+    """One consumer reading topics (partition 0) from the beginning, kept across
+    restarts of the job or the broker; :meth:`take` gets each record (by default
+    kept in `records` as `(topic, value, timestamp ms)`)."""
+
+    bootstrap: str
+    topics: list[str]
+    config: Mapping[str, object] = field(default_factory=dict)  # on top of FAST_CLIENT_CONFIG
+    records: list[tuple[str, bytes, int]] = field(default_factory=list)
+    at_eof: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"driftline-test-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                **FAST_CLIENT_CONFIG,
+                **self.config,
+            }
+        )
+        self._consumer.assign([_TopicPartition(t, 0, OFFSET_BEGINNING) for t in self.topics])
+
+    def take(self, topic: str, value: bytes, timestamp_ms: int) -> None:
+        self.records.append((topic, value, timestamp_ms))
+
+    def read(self, timeout: float, most: int = 1000) -> None:
+        for msg in self._consumer.consume(num_messages=most, timeout=timeout):
+            err = msg.error()
+            topic = str(msg.topic())
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    self.at_eof.add(topic)
+                continue
+            self.at_eof.discard(topic)
+            value = msg.value()
+            if value is not None:
+                self.take(topic, value, int(msg.timestamp()[1]))
+
+    def progress(self) -> str:
+        """What was read so far, for a failure message."""
+        return f"{len(self.records)} records"
+
+    def until(self, done: Callable[[], bool], what: str, timeout: float, poll: float = 0.5) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert time.monotonic() < deadline, (
+                f"{what}: not within {timeout:.0f} s ({self.progress()})"
+            )
+            self.read(poll)
+
+    def close(self) -> None:
+        self._consumer.close()
 
 
 def consume_all(
