@@ -70,7 +70,7 @@ def _levels(result: dict[str, Any]) -> list[str]:
     ]
     for name, v in streams.items():
         seeds = len(v["realized_error_per_seed"])
-        what = "MAE" if v["level"] == "regression" else "error rate"
+        what = "MAE" if "regression" in v["level"] else "error rate"
         per = ", ".join(f"{e:g}" for e in v["realized_error_per_seed"])
         lines.append(
             f"| {name} | {v['level']} | {v['model']} | {seeds} x {v['events']:,} "
