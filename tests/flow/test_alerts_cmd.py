@@ -171,6 +171,13 @@ def test_colours_only_on_a_terminal(run_out: Path) -> None:
     assert b"\x1b[1;31mcritical\x1b[0m CONCEPT DRIFT [adwin]" in shown
 
 
+def _ctrl_c_default() -> None:
+    """SIGINT as a terminal's foreground process has it. A shell without job control
+    starts background commands with SIGINT ignored, and the tests inherit that when
+    run so (`make test &`): Python then keeps it ignored and Ctrl-C cannot be tested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Follower:
     """A `driftline alerts --follow` subprocess whose stdout and stderr lines are queued."""
 
@@ -182,6 +189,7 @@ class Follower:
             stderr=subprocess.PIPE,
             text=True,
             bufsize=1,
+            preexec_fn=_ctrl_c_default,
         )
         self.out: queue.Queue[str] = queue.Queue()
         self.err: queue.Queue[str] = queue.Queue()
