@@ -24,7 +24,9 @@
    Kafka message timestamps), the job's RSS, open fds and CPU.
 4. Stops producing at the end, waits up to ``--drain`` s for every event to be
    accounted for, stops the job with SIGTERM and checks: RSS growth after
-   warm-up (median of the first interval after it vs the last) within
+   warm-up (by default until the job's state is full: its longest feature
+   window, 15 min in the soak instead of the built-in 1 h, and its label TTL;
+   median of the first interval after it vs the last) within
    ``--rss-limit-pct`` (5); every produced event id has a prediction or a dead
    letter, and every hostile message a dead letter; no error in the job's log;
    the job exited 0. Writes the JSON report (``--out``) and a Markdown table
@@ -50,7 +52,15 @@ from pathlib import Path
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from bench.soak_job import calibrate, kafka_config, start_job, stop_job, stream_config, wait_started
+from bench.soak_job import (
+    STATE_FILL_MINUTES,
+    calibrate,
+    kafka_config,
+    start_job,
+    stop_job,
+    stream_config,
+    wait_started,
+)
 from bench.soak_parts import (
     Check,
     Interval,
@@ -361,8 +371,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--warmup-minutes",
         type=float,
-        help="Not counted in the RSS check (default 10 %% of the run, at least 2 min, "
-        "at most half the run).",
+        help="Not counted in the RSS check (default: until the job's state is full, "
+        f"{STATE_FILL_MINUTES} min: its longest feature window and label TTL; at most half "
+        "the run).",
     )
     ap.add_argument("--rss-limit-pct", type=float, default=5.0, help="RSS growth allowed (5).")
     ap.add_argument(
@@ -398,9 +409,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def warmup_seconds(args: argparse.Namespace) -> float:
+    """`--warmup-minutes`, else until the job's state is full (`STATE_FILL_MINUTES`),
+    at most half the run (a short run checks what it can)."""
     if args.warmup_minutes is not None:
         return float(args.warmup_minutes) * 60
-    return float(min(max(0.1 * args.minutes, 2.0), args.minutes / 2) * 60)
+    return float(min(STATE_FILL_MINUTES, args.minutes / 2) * 60)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,10 +77,29 @@ def stream_config(args: argparse.Namespace, rate: float | None) -> BuiltinStream
     )
 
 
+#: How long the job waits for a label (event time = wall-clock time here).
+LABEL_TTL = "2m"
+#: The built-in stream's windows with the 1 h one shortened to 15 min. A window holds
+#: every value of its period, so the job's state grows until its longest window is
+#: full: with the built-in 1 h window at 600 events/s that is the whole hour (2.16
+#: million values, 35 MB as arrays of times and values), and no RSS
+#: check after a warm-up could tell that from a leak. With 15 min the state is full
+#: by the warm-up (see `warmup_seconds`), and what grows after it is a defect.
+SOAK_WINDOWS: list[dict[str, Any]] = [
+    {"field": None, "period": "5m", "stats": ["count"]},
+    {"field": "loan", "period": "5m", "stats": ["mean", "std"]},
+    {"field": "loan", "period": "15m", "stats": ["count", "mean"]},
+]
+#: Minutes until the soak job's state is full: its longest window and the label TTL.
+STATE_FILL_MINUTES = 15 + 2
+
+
 def job_overrides(
     bootstrap: str, prefix: str, tail: bool, workdir: Path, fetch_wait_ms: int | None = None
 ) -> dict[str, Any]:
     """driftline settings of the job (calibration and soak alike).
+
+    `features.windows`: `SOAK_WINDOWS` (the built-in ones with 15 min for 1 h).
 
     `labels.ttl` 2 min: the stream never sends ``--label-missing`` of the labels,
     and their predictions wait a TTL of event time (1 h by default) before they
@@ -108,7 +127,8 @@ def job_overrides(
         if fetch_wait_ms is None
         else {"fetch.wait.max.ms": str(fetch_wait_ms)},
     }
-    overrides["labels"] = {"ttl": "2m"}
+    overrides["labels"] = {"ttl": LABEL_TTL}
+    overrides["features"] = {"windows": SOAK_WINDOWS}
     overrides["model"] = {"store": str(workdir / f"models-{prefix}")}
     overrides["recovery"] = {"directory": str(workdir / f"recovery-{prefix}")}
     return overrides

@@ -14,7 +14,16 @@ read by walking down k levels at most.
 
 from __future__ import annotations
 
-from driftline.flows.features.windows import AT_CUTOFF, COMPACT_AT, compacted, insert_by_time
+from typing import Any
+
+from driftline.flows.features.windows import (
+    AT_CUTOFF,
+    COMPACT_AT,
+    compacted,
+    floats,
+    insert_by_time,
+    restore_slots,
+)
 
 _BOTTOM = 0  # sentinel levels of the list of counts
 _TOP = 1 << 62
@@ -44,7 +53,7 @@ class RollingCategories:
     def __init__(self, period: float, track_top: bool = False) -> None:
         self.period = period
         self.track_top = track_top
-        self._times: list[float] = []
+        self._times = floats()  # compact: see flows/features/windows.py
         self._cats: list[str] = []
         self._head = 0
         self.newest = -float("inf")
@@ -53,6 +62,9 @@ class RollingCategories:
         self._size: dict[int, int] = {}
         self._up: dict[int, int] = {_BOTTOM: _TOP}
         self._down: dict[int, int] = {_TOP: _BOTTOM}
+
+    def __setstate__(self, state: Any) -> None:
+        restore_slots(self, state, ("_times",))
 
     @property
     def n(self) -> int:

@@ -7,7 +7,15 @@ updated and reverted with River's own Welford formulas. What differs is the
 cost: TimeRolling copies its lists each time something expires and keeps a
 ``datetime`` plus an argument tuple per value. Measured on the built-in stream's
 default windows that was 18 µs per event, more than the model itself; this
-keeps two flat lists of floats and a head index instead.
+keeps two flat arrays of floats and a head index instead.
+
+The arrays are ``array('d')``, not lists: a window holds every value of its
+period (the built-in 1 h window at 600 events/s holds 2.16 million), and the
+whole state is pickled at every snapshot. A list of floats costs 32 bytes a
+value (the float object and its slot) and pickles float by float; an array
+costs 8 and pickles as one block of bytes. Measured in the soak (600 events/s):
+the feature snapshot held 6.8 MB at minute 6 and grew with the 1 h window for
+the whole hour; as arrays it is a quarter of the size and pickled as a copy.
 
 :class:`RollingExtreme` keeps the window's max (or min) with a monotonic deque:
 only the values that can still become the extreme are kept, each added and
@@ -19,6 +27,8 @@ from __future__ import annotations
 
 import bisect
 import math
+from array import array
+from collections.abc import MutableSequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -31,7 +41,20 @@ COMPACT_AT = 64  # drop expired slots once this many have piled up at the front
 AT_CUTOFF = 5e-7
 
 
-def compacted(head: int, times: list[float], values: list[Any]) -> int:
+def floats(values: Any = ()) -> array[float]:
+    """A compact array of floats (a window's times or values), from `values`."""
+    return array("d", values)
+
+
+def restore_slots(obj: object, state: Any, arrays: tuple[str, ...]) -> None:
+    """Unpickle a slotted window: `(None, slots)`; the `arrays` among them become arrays
+    (a snapshot of the release before kept them as lists of floats)."""
+    _, slots = state
+    for name, value in slots.items():
+        setattr(obj, name, floats(value) if name in arrays and isinstance(value, list) else value)
+
+
+def compacted(head: int, times: MutableSequence[float], values: MutableSequence[Any]) -> int:
     """The head after cutting expired slots off the front, once enough have piled up.
 
     `del` shifts a list's items, so the front is cut only when at least
@@ -44,7 +67,9 @@ def compacted(head: int, times: list[float], values: list[Any]) -> int:
     return head
 
 
-def insert_by_time(times: list[float], values: list[T], head: int, t: float, x: T) -> None:
+def insert_by_time(
+    times: MutableSequence[float], values: MutableSequence[T], head: int, t: float, x: T
+) -> None:
     """Put a value that came out of event-time order in its place, so expiry stays exact."""
     i = bisect.bisect_left(times, t, head)
     times.insert(i, t)
@@ -63,8 +88,8 @@ class RollingMoments:
 
     def __init__(self, period: float) -> None:
         self.period = period
-        self._times: list[float] = []
-        self._values: list[float] = []
+        self._times = floats()
+        self._values = floats()
         self._head = 0  # index of the oldest value still in the window
         self.newest = -math.inf
         self.n = 0
@@ -110,6 +135,9 @@ class RollingMoments:
         self.mean = old + (x - old) / self.n
         self.m2 += (x - old) * (x - self.mean)
 
+    def __setstate__(self, state: Any) -> None:
+        restore_slots(self, state, ("_times", "_values"))
+
     def var(self) -> float:
         """Sample variance (ddof 1), 0 with fewer than two values."""
         return self.m2 / (self.n - 1) if self.n > 1 else 0.0
@@ -134,8 +162,8 @@ class RollingExtreme:
     def __init__(self, period: float, largest: bool = True) -> None:
         self.period = period
         self._sign = 1.0 if largest else -1.0  # the min is the max of the negated values
-        self._times: list[float] = []
-        self._values: list[float] = []
+        self._times = floats()
+        self._values = floats()
         self._head = 0
         self.newest = -math.inf
 
@@ -170,8 +198,11 @@ class RollingExtreme:
         j = i
         while j > head and values[j - 1] <= v:
             j -= 1
-        values[j:i] = (v,)
-        times[j:i] = (t,)
+        values[j:i] = floats((v,))
+        times[j:i] = floats((t,))
+
+    def __setstate__(self, state: Any) -> None:
+        restore_slots(self, state, ("_times", "_values"))
 
     @property
     def value(self) -> float:

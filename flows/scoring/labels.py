@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from driftline.flows.parse.events import Label
@@ -48,6 +49,23 @@ class Served:
     # getattr: a Served pickled before these fields has neither
     window: int = 0
     confidence_bin: int = -1
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_TS = Served.__slots__.index("ts")
+_FIELDS_BUT_TS = attrgetter(*(name for name in Served.__slots__ if name != "ts"))
+
+
+def _microseconds(ts: datetime) -> int:
+    """A UTC event time as whole microseconds since the epoch (exact, unlike float seconds)."""
+    return (ts - _EPOCH) // _MICROSECOND
+
+
+def _unpacked(fields: tuple[Any, ...], microseconds: int) -> Served:
+    values = list(fields)
+    values.insert(_TS, _EPOCH + timedelta(microseconds=microseconds))
+    return Served(*values)
 
 
 def _bounded_add(store: OrderedDict[str, Any], key: str, value: Any, limit: int) -> bool:
@@ -100,6 +118,44 @@ class LabelJoin:
 
     def __len__(self) -> int:
         return len(self.pending) + len(self.early)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The waiting predictions as plain tuples and their times as integers, the
+        remembered ids as lists.
+
+        The whole join is pickled at every snapshot. Pickled as objects, the
+        18,600 predictions waiting in the soak (600 events/s, labels 30 s late)
+        took 1.25 s a snapshot, a quarter of the job's CPU at its 5 s interval
+        (py-spy); a tuple with its time as an int pickles 20 times faster, and an
+        OrderedDict of 100,000 ids 2.7 times slower than the list of its keys.
+        """
+        return {
+            "format": 2,
+            "ttl": self.ttl,
+            "max_pending": self.max_pending,
+            "memory": self.memory,
+            "pending": [_FIELDS_BUT_TS(s) for s in self.pending.values()],
+            "pending_ts": [_microseconds(s.ts) for s in self.pending.values()],
+            "early": list(self.early.values()),
+            "joined_ids": list(self.joined_ids),
+            "expired_ids": list(self.expired_ids),
+            "watermark": self.watermark,
+            "outcomes": dict(self.outcomes),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.get("format") != 2:  # a snapshot of the release before: its attributes
+            self.__dict__.update(state)
+            return
+        self.ttl, self.max_pending = state["ttl"], state["max_pending"]
+        self.memory = state["memory"]
+        pending = map(_unpacked, state["pending"], state["pending_ts"])
+        self.pending = OrderedDict((s.event_id, s) for s in pending)
+        self.early = OrderedDict((label.id, label) for label in state["early"])
+        self.joined_ids = OrderedDict.fromkeys(state["joined_ids"])
+        self.expired_ids = OrderedDict.fromkeys(state["expired_ids"])
+        self.watermark = state["watermark"]
+        self.outcomes = Counter(state["outcomes"])
 
     def observe(self, ts: datetime) -> None:
         """Event time reached `ts` elsewhere in the shard (an event with its label inline).
