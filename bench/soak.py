@@ -29,8 +29,9 @@
    median of the first interval after it vs the last) within
    ``--rss-limit-pct`` (5); every produced event id has a prediction or a dead
    letter, and every hostile message a dead letter; no error in the job's log;
-   the job exited 0. Writes the JSON report (``--out``) and a Markdown table
-   beside it (``.md``); exits 1 naming each failed check.
+   the job exited 0. Writes the JSON report (``--out``), a Markdown table
+   (``.md``) and a chart (``.svg``: throughput, p99, RSS with the band the check
+   allows, CPU per interval) beside it; exits 1 naming each failed check.
 """
 
 from __future__ import annotations
@@ -334,7 +335,7 @@ def evaluate(run: Run, warmup_s: float, rss_limit_pct: float, workdir: Path) -> 
         ),
     ]
     return SoakReport(
-        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        started=datetime.fromtimestamp(run.t0_wall, UTC).isoformat(timespec="seconds"),
         minutes=args.minutes,
         rate=round(run.rate, 1),
         fraction=args.fraction,
@@ -399,8 +400,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "when a fetch takes longer than this, see bench/soak_job.py).",
     )
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "soak_results.json",
-                    help="JSON report; the Markdown table goes beside it (.md).")  # fmt: skip
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "bench" / "soak_results.json",
+        help="JSON report; the Markdown table (.md) and chart (.svg) go beside it.",
+    )
     ap.add_argument("--keep", action="store_true", help="Keep the work directory (job log).")
     args = ap.parse_args(argv)
     if args.minutes <= 0 or (args.rate is not None and args.rate <= 0):

@@ -1,8 +1,9 @@
-"""The soak run's report: typed records, written as JSON and as a Markdown table.
+"""The soak run's report: typed records, written as JSON, a Markdown table and a chart.
 
 Like ``bench.run`` (``bench/results.json`` and the table in bench/README.md),
-the JSON holds everything and the Markdown is what a person reads; both are
-written from the same :class:`SoakReport`, so they cannot disagree.
+the JSON holds everything, the Markdown is what a person reads and the SVG
+(bench/soak_chart.py) what they look at; all are written from the same
+:class:`SoakReport`, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -145,7 +146,9 @@ def markdown(report: SoakReport) -> str:
 
 
 def write_report(report: SoakReport, out: Path) -> Path:
-    """Write `out` (JSON) and the Markdown beside it; return the Markdown's path."""
+    """Write `out` (JSON), the Markdown and the chart beside it; return the Markdown's path."""
+    from bench.soak_chart import render_svg
+
     if not report.commit:
         report.commit = _commit()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -153,4 +156,5 @@ def write_report(report: SoakReport, out: Path) -> Path:
     out.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
     md = out.with_suffix(".md")
     md.write_text(markdown(report))
+    out.with_suffix(".svg").write_text(render_svg(report))
     return md

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import orjson
 import pytest
@@ -57,6 +58,10 @@ def test_short_soak_reports_every_figure_and_fails_on_rss(tmp_path: Path) -> Non
 
     report = orjson.loads(out.read_bytes())
     assert report["ok"] is False
+    chart = ElementTree.parse(out.with_suffix(".svg")).getroot()  # the picture beside it
+    lines = chart.findall(".//{http://www.w3.org/2000/svg}polyline")
+    assert [line[0].text for line in lines] == ["events in", "predictions out", "p99", "RSS", "CPU"]
+    assert "FAILED" in "".join(chart.itertext())
     checks = {c["name"]: c for c in report["checks"]}
     assert set(checks) == {
         "rss",
