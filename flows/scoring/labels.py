@@ -13,7 +13,7 @@ for the run monitor.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
@@ -54,7 +54,17 @@ class Served:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _TS = Served.__slots__.index("ts")
-_FIELDS_BUT_TS = attrgetter(*(name for name in Served.__slots__ if name != "ts"))
+_NAMES_BUT_TS = tuple(name for name in Served.__slots__ if name != "ts")
+_FIELDS_BUT_TS = attrgetter(*_NAMES_BUT_TS)
+#: what a Served unpickled from before a field reads for it (no slot set)
+_DEFAULTS = {f.name: f.default for f in fields(Served) if f.default is not MISSING}
+
+
+def _fields_but_ts(served: Served) -> tuple[Any, ...]:
+    try:
+        return _FIELDS_BUT_TS(served)
+    except AttributeError:  # a Served pickled before some of its fields
+        return tuple(getattr(served, name, _DEFAULTS.get(name)) for name in _NAMES_BUT_TS)
 
 
 def _microseconds(ts: datetime) -> int:
@@ -134,7 +144,7 @@ class LabelJoin:
             "ttl": self.ttl,
             "max_pending": self.max_pending,
             "memory": self.memory,
-            "pending": [_FIELDS_BUT_TS(s) for s in self.pending.values()],
+            "pending": [_fields_but_ts(s) for s in self.pending.values()],
             "pending_ts": [_microseconds(s.ts) for s in self.pending.values()],
             "early": list(self.early.values()),
             "joined_ids": list(self.joined_ids),
