@@ -20,6 +20,7 @@ from driftline.connectors.registry import (
 )
 from driftline.connectors.shutdown import SignalWatcher, clear_stop, stop_requested
 from driftline.flows.app.compatibility import check_warm_start, holds_state, recovery_config
+from driftline.flows.app.memory import MemoryTrimmer
 from driftline.flows.app.monitor import RunMonitor
 from driftline.flows.app.preflight import (
     SAMPLE_EVENTS,
@@ -54,7 +55,10 @@ def run(
     the flow starts. SIGTERM/SIGINT drain the flow within `run.shutdown_timeout`.
     """
     clear_stop()
-    with SignalWatcher(settings.run.shutdown_timeout):  # before any thread starts
+    with (
+        SignalWatcher(settings.run.shutdown_timeout),  # before any thread starts
+        MemoryTrimmer(settings.run.memory_trim_interval),
+    ):
         return _run(settings, io, monitor, recovery, serve_metrics)
 
 

@@ -77,6 +77,12 @@ class RunConfig(_Section):
         description="Seconds SIGTERM/SIGINT may take to drain; then the job exits anyway "
         "(a second signal exits at once).",
     )
+    memory_trim_interval: Duration = Field(
+        timedelta(seconds=5),
+        description="How often freed memory is handed back to the system (glibc's "
+        "malloc_trim, in a thread); 0 = never. Without it RSS climbs in steps after the "
+        "state is full.",
+    )
 
     @field_validator("plugins")
     @classmethod
