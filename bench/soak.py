@@ -359,7 +359,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.soak",
         description="Soak run: driftline Kafka -> Kafka at half its maximum throughput, with "
         "delayed labels, drifts and hostile messages; reports throughput, p99 latency, RSS "
-        "and open fds every minute; exits 1 if RSS grows more than 5 %% after warm-up, an "
+        "and open fds every minute; exits 1 if RSS grows more than 5 % after warm-up, an "
         "event is lost, or the job logs an error.",
     )
     ap.add_argument("--minutes", type=float, default=60.0, help="Soak duration (default 60).")
