@@ -373,8 +373,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--warmup-minutes",
         type=float,
         help="Not counted in the RSS check (default: until the job's state is full, "
-        f"{STATE_FILL_MINUTES} min: its longest feature window and label TTL; at most half "
-        "the run).",
+        f"{STATE_FILL_MINUTES} min: its longest feature window and a third, and the label "
+        "TTL; at most half the run).",
     )
     ap.add_argument("--rss-limit-pct", type=float, default=5.0, help="RSS growth allowed (5).")
     ap.add_argument(

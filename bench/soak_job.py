@@ -90,8 +90,10 @@ SOAK_WINDOWS: list[dict[str, Any]] = [
     {"field": "loan", "period": "5m", "stats": ["mean", "std"]},
     {"field": "loan", "period": "15m", "stats": ["count", "mean"]},
 ]
-#: Minutes until the soak job's state is full: its longest window and the label TTL.
-STATE_FILL_MINUTES = 15 + 2
+#: Minutes until the soak job's state is full: its longest window and a third (a window
+#: keeps up to a third more slots than values before it cuts the expired ones, see
+#: flows/features/windows.py `compacted`), and the label TTL.
+STATE_FILL_MINUTES = 15 * 4 // 3 + 2
 
 
 def job_overrides(

@@ -22,6 +22,7 @@ from driftline.flows.features.windows import (
     compacted,
     floats,
     insert_by_time,
+    live_state,
     restore_slots,
 )
 
@@ -62,6 +63,9 @@ class RollingCategories:
         self._size: dict[int, int] = {}
         self._up: dict[int, int] = {_BOTTOM: _TOP}
         self._down: dict[int, int] = {_TOP: _BOTTOM}
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        return live_state(self, ("_times", "_cats"))
 
     def __setstate__(self, state: Any) -> None:
         restore_slots(self, state, ("_times",))

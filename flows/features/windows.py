@@ -54,13 +54,31 @@ def restore_slots(obj: object, state: Any, arrays: tuple[str, ...]) -> None:
         setattr(obj, name, floats(value) if name in arrays and isinstance(value, list) else value)
 
 
+def live_state(obj: Any, sequences: tuple[str, ...]) -> tuple[None, dict[str, Any]]:
+    """A slotted window's pickle state, `(None, slots)`, without its expired slots: the
+    `sequences` start at the head, and the head is 0. A snapshot carries only the
+    values still in the window."""
+    slots = {name: getattr(obj, name) for name in type(obj).__slots__}
+    head = slots["_head"]
+    if head:
+        for name in sequences:
+            slots[name] = slots[name][head:]
+        slots["_head"] = 0
+    return None, slots
+
+
 def compacted(head: int, times: MutableSequence[float], values: MutableSequence[Any]) -> int:
     """The head after cutting expired slots off the front, once enough have piled up.
 
-    `del` shifts a list's items, so the front is cut only when at least
-    `COMPACT_AT` slots and half the list have expired: amortized O(1) a value.
+    `del` shifts the slots after the head, so the front is cut only when at
+    least `COMPACT_AT` slots and a quarter of the sequence have expired: each
+    expired value costs at most three shifted slots (amortized O(1)), and a
+    window holds at most a third more slots than values. It was half: a window
+    then held up to twice its values, so its memory grew for twice its period,
+    and the soak's RSS (15 min window) kept growing until minute 30 after a
+    warm-up sized for one period (bench/soak_results.md of 2026-11-28, 07:10).
     """
-    if head >= COMPACT_AT and head * 2 >= len(times):
+    if head >= COMPACT_AT and head * 4 >= len(times):
         del times[:head]
         del values[:head]
         return 0
@@ -135,6 +153,9 @@ class RollingMoments:
         self.mean = old + (x - old) / self.n
         self.m2 += (x - old) * (x - self.mean)
 
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        return live_state(self, ("_times", "_values"))
+
     def __setstate__(self, state: Any) -> None:
         restore_slots(self, state, ("_times", "_values"))
 
@@ -200,6 +221,9 @@ class RollingExtreme:
             j -= 1
         values[j:i] = floats((v,))
         times[j:i] = floats((t,))
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        return live_state(self, ("_times", "_values"))
 
     def __setstate__(self, state: Any) -> None:
         restore_slots(self, state, ("_times", "_values"))

@@ -190,3 +190,35 @@ def test_windows_keep_their_values_as_arrays_and_resume_from_lists() -> None:
     extreme = RollingExtreme(10.0)
     extreme.add(1.0, 3.0)
     assert pickle.loads(pickle.dumps(extreme)).value == 3.0
+
+
+def test_a_window_keeps_and_pickles_few_expired_slots() -> None:
+    """Expired slots are cut once a quarter of the sequence (and at least COMPACT_AT)
+    has expired, so a full window holds at most a third more slots than values; a
+    snapshot carries the values still in the window only, and resumes the same."""
+    from driftline.flows.features.categories import RollingCategories
+    from driftline.flows.features.windows import COMPACT_AT
+
+    moments, extreme = RollingMoments(1000.0), RollingExtreme(1000.0)
+    cats = RollingCategories(1000.0)
+    for i in range(20_000):
+        t = float(i)
+        for w in (moments, extreme, cats):
+            w.expire(t)
+        moments.add(t, float(i % 7))
+        extreme.add(t, float(-i))  # falling: every value is kept as a possible max
+        cats.add(t, f"c{i % 5}")
+        if i > 1000:
+            assert len(moments._times) <= max(moments.n * 4 / 3, moments.n + COMPACT_AT) + 1
+            assert len(cats._times) <= max(cats.n * 4 / 3, cats.n + COMPACT_AT) + 1
+    for w, live in ((moments, moments.n), (extreme, len(extreme)), (cats, cats.n)):
+        assert w._head > 0  # some expired slots are still there...
+        _, slots = w.__getstate__()
+        assert slots["_head"] == 0 and len(slots["_times"]) == live  # ...but not pickled
+        resumed = pickle.loads(pickle.dumps(w))
+        for target in (w, resumed):
+            target.expire(20_500.0)
+        assert len(resumed._times) - resumed._head == len(w._times) - w._head
+    assert pickle.loads(pickle.dumps(moments)).mean == moments.mean
+    assert pickle.loads(pickle.dumps(cats)).counts == cats.counts
+    assert pickle.loads(pickle.dumps(extreme)).value == extreme.value
