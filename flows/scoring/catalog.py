@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from river import dummy, metrics, stats
+from river import dummy, stats
 
 from driftline.flows.scoring.definition import (
     EstimatorBuilder,
@@ -19,6 +19,7 @@ from driftline.flows.scoring.definition import (
     Task,
     define,
 )
+from driftline.flows.scoring.prior import CountingPrior
 from driftline.flows.scoring.rule import RuleClassifier, RuleRegressor, build_rule
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def build_baseline(
         return dummy.StatisticRegressor(stats.Mean())
     if kind == "no_change":
         return dummy.NoChangeClassifier()
-    return dummy.PriorClassifier()
+    return CountingPrior()
 
 
 def baseline_name(baseline: Model) -> str:
@@ -100,12 +101,3 @@ def baseline_name(baseline: Model) -> str:
     ):
         return "no_change"
     return "prior"
-
-
-def metric_class(task: Task) -> type[metrics.base.Metric]:
-    """The prequential metric for a task: accuracy or MAE."""
-    return metrics.Accuracy if task == "classification" else metrics.MAE
-
-
-def build_metric(task: Task) -> metrics.base.Metric:
-    return metric_class(task)()

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from river import utils
 
 from driftline.flows.drift import (
     ConceptDriftMonitor,
@@ -38,18 +37,13 @@ from driftline.flows.records import (
     dead_letter,
     outcome_of,
 )
-from driftline.flows.scoring.catalog import (
-    CATALOG,
-    baseline_name,
-    build_baseline,
-    build_metric,
-    metric_class,
-)
+from driftline.flows.scoring.catalog import CATALOG, baseline_name, build_baseline
 from driftline.flows.scoring.challenger import error_of
 from driftline.flows.scoring.data_window import window_closed
 from driftline.flows.scoring.definition import LABEL_TYPES
 from driftline.flows.scoring.labels import ArrivedLabel, Served
 from driftline.flows.scoring.policy import RetrainingPolicy, Start
+from driftline.flows.scoring.prequential import PrequentialMetric
 from driftline.flows.scoring.rule import RuleError
 from driftline.flows.scoring.slices import SliceMonitor, SliceSignal
 from driftline.flows.scoring.spec import ModelSpec
@@ -99,13 +93,10 @@ class ModelInstance:
         self.classes = list(cfg.classes) if cfg.classes is not None else None
         self.label_type: type = LABEL_TYPES[cfg.label_type]
         self.baseline = build_baseline(self.task, cfg.baseline, cfg)
-        self.metric = build_metric(self.task)
-        self.baseline_metric = build_metric(self.task)
-        # Rolling forwards `get` to the metric it wraps, which its type does not say
-        self.rolling: Any = utils.Rolling(metric_class(self.task), window_size=cfg.rolling_window)
-        self.baseline_rolling: Any = utils.Rolling(
-            metric_class(self.task), window_size=cfg.rolling_window
-        )
+        self.metric = PrequentialMetric(self.task)
+        self.baseline_metric = PrequentialMetric(self.task)
+        self.rolling = PrequentialMetric(self.task, cfg.rolling_window)
+        self.baseline_rolling = PrequentialMetric(self.task, cfg.rolling_window)
         self.concept = ConceptDriftMonitor(spec.drift)
         self.data = DataDriftMonitor(spec.drift)
         # the model's scores, label-free: ready at once for a model from a snapshot
@@ -133,13 +124,20 @@ class ModelInstance:
 
     @property
     def metric_name(self) -> str:
-        return self.metric.__class__.__name__.lower()
+        return self.metric.name
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Recovery state pickled before model definitions: a catalog model, by its name."""
+        """Recovery state of releases before: a model before definitions (a catalog model,
+        by its name), River's metrics before prequential.py (the same figures)."""
         if "definition" not in state:
             state["definition"] = CATALOG[state["model_name"]]
         state.setdefault("started_from", None)
+        task = state["definition"].task
+        for name in ("metric", "baseline_metric", "rolling", "baseline_rolling"):
+            metric = state[name]
+            if not isinstance(metric, PrequentialMetric):
+                window = metric.window_size if hasattr(metric, "window") else None
+                state[name] = PrequentialMetric.from_river(metric, task, window)
         self.__dict__.update(state)
         if "prediction" not in state and self.drift_config.prediction_drift:
             # state from before prediction drift: windows aligned with the data windows

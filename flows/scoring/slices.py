@@ -25,13 +25,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from river import utils
-
 from driftline.flows.config import DriftConfig
 from driftline.flows.drift import ConceptDriftMonitor, ConceptSignal
-from driftline.flows.scoring.catalog import metric_class
 from driftline.flows.scoring.challenger import error_of
 from driftline.flows.scoring.definition import Task
+from driftline.flows.scoring.prequential import PrequentialMetric
 from driftline.flows.scoring.spec import field_text
 
 #: The slice of values beyond `slice_values` (and, on Prometheus, beyond `slice_top`).
@@ -46,15 +44,27 @@ class SliceStats:
     def __init__(self, task: Task, window: int, drift: DriftConfig) -> None:
         self.events = 0
         self.labelled = 0
-        # Rolling forwards `get` to the metric it wraps, which its type does not say
-        self.model: Any = utils.Rolling(metric_class(task), window_size=window)
-        self.baseline: Any = utils.Rolling(metric_class(task), window_size=window)
+        self.model = PrequentialMetric(task, window)
+        self.baseline = PrequentialMetric(task, window)
         self.concept = ConceptDriftMonitor(drift)
 
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
+        """Slotted state; River's rolling metrics of the release before become the same
+        figures (their window replayed)."""
+        for name, value in state[1].items():
+            if name in ("model", "baseline") and not isinstance(value, PrequentialMetric):
+                task: Task = "classification" if _is_accuracy(value) else "regression"
+                value = PrequentialMetric.from_river(value, task, value.window_size)
+            setattr(self, name, value)
+
     def lift(self, bigger_is_better: bool) -> float:
-        model: float = self.model.get()
-        base: float = self.baseline.get()
+        model, base = self.model.get(), self.baseline.get()
         return model - base if bigger_is_better else base - model
+
+
+def _is_accuracy(rolling: Any) -> bool:
+    """Whether River's `utils.Rolling` (of state pickled before prequential.py) wraps Accuracy."""
+    return type(rolling.obj).__name__ == "Accuracy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +112,7 @@ class SliceMonitor:
         self.window = window
         self.drift = drift
         self.max_values = max_values
-        self.bigger_is_better = bool(metric_class(task)().bigger_is_better)
+        self.bigger_is_better = task == "classification"  # accuracy; MAE is smaller-better
         self.stats: dict[str, dict[str, SliceStats]] = {f: {} for f in self.fields}
         # `(field, value)` on Prometheus now: a value that leaves the top leaves it
         self.shown: set[tuple[str, str]] = set()
