@@ -5,12 +5,13 @@ of its heaps until the very top of a heap is free: every snapshot builds and
 frees megabytes of pickles, and the small objects that live on between them
 pin the pages around them. The process's RSS then climbs in steps long after
 its state stopped growing. Measured on an in-memory replay of the soak's stream
-(600 events/s of event time, windows of 5 min, labels 2 min late, a snapshot
-every 5 s; /tmp replay, 770,000 events): after the state was full, malloc's
-bytes in use stayed at 130-136 MB and Python's allocated blocks grew 3 %, yet
-its heaps grew 136 -> 169 MB with 13-37 MB of them free, and RSS 282 -> 318 MB.
+(bench/memory_replay.py's method: 600 events/s of event time, here windows of 5
+min, labels 2 min late, a snapshot every 5 s, 770,000 events): after the state
+was full, malloc's bytes in use stayed at 130-136 MB and Python's allocated
+blocks grew 3 %, yet its heaps grew 136 -> 169 MB with 13-37 MB of them free,
+and RSS 282 -> 318 MB.
 With ``malloc_trim(0)`` every 5 s from a thread the same replay held RSS at
-283-288 MB at the same throughput (1,913 vs 1,940 events/s).
+283-291 MB at the same throughput (1,913 vs 1,940 events/s).
 
 The trim runs in a thread of its own: ``ctypes`` releases the GIL for the call,
 and glibc locks one arena at a time, so the flow keeps running beside it. On a
