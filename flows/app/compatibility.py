@@ -201,7 +201,7 @@ def holds_state(directory: Path) -> bool:
     if any(not p.name.startswith("part-") for p in files):
         return True
     try:
-        return any(_snapshots(p) for p in files if p.suffix == ".sqlite3")
+        return any(_snapshots(p) for p in files if p.suffix == ".sqlite3" and _partition_made(p))
     except sqlite3.Error:
         return True
 
@@ -209,6 +209,44 @@ def holds_state(directory: Path) -> bool:
 def _snapshots(partition: Path) -> int:
     with closing(sqlite3.connect(f"file:{partition}?mode=ro", uri=True)) as db:
         return int(db.execute("SELECT count(*) FROM snaps").fetchone()[0])
+
+
+def _partition_made(partition: Path) -> bool:
+    """Whether bytewax finished making this partition file: its `parts` table names it.
+
+    A start-up killed while it made the store leaves a file without that row (or
+    without the tables), and bytewax refuses to resume from such a store ("No
+    recovery partitions found on any worker"). A file that cannot be read at all
+    is not judged here: :func:`holds_state` counts it as state.
+    """
+    try:
+        with closing(sqlite3.connect(f"file:{partition}?mode=ro", uri=True)) as db:
+            tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if "parts" not in {name for (name,) in tables}:
+                return False
+            return bool(db.execute("SELECT count(*) FROM parts").fetchone()[0])
+    except sqlite3.Error:
+        return True
+
+
+def _drop_half_made_partitions(directory: Path) -> None:
+    """Remove the partition files of a store that holds no state when any is half made,
+    so the store is made again whole (nothing is lost: no partition holds a snapshot)."""
+    partitions = sorted(directory.glob("part-*.sqlite3"))
+    if all(_partition_made(p) for p in partitions):
+        return
+    for partition in partitions:
+        for path in (partition, *(partition.with_name(partition.name + s) for s in _SQLITE_SIDES)):
+            path.unlink(missing_ok=True)
+    log.warning(
+        "recovery store: partition files a killed start-up left half made were removed "
+        "and are made again (they held no snapshot)",
+        extra={"directory": str(directory), "partitions": len(partitions)},
+    )
+
+
+#: The files SQLite keeps beside a database.
+_SQLITE_SIDES = ("-wal", "-shm", "-journal")
 
 
 def recovery_config(settings: Settings, feature_version: str) -> RecoveryConfig | None:
@@ -227,6 +265,7 @@ def recovery_config(settings: Settings, feature_version: str) -> RecoveryConfig 
     else:
         directory.mkdir(parents=True, exist_ok=True)
         write_recovery_manifest(settings, feature_version)
+        _drop_half_made_partitions(directory)
         if not any(directory.glob("part-*.sqlite3")):
             init_db_dir(directory, section.partitions)
         log.info("recovery store created", extra={"directory": str(directory)})

@@ -161,3 +161,33 @@ def test_unknown_or_unreadable_stores_are_refused_with_advice(tmp_path, make_set
     (directory / MANIFEST).write_bytes(orjson.dumps({"format": 9, "state": {}}))
     with pytest.raises(StartupError, match="newer driftline"):
         recovery_config(s, "fs-a")
+
+
+@pytest.mark.parametrize("half_made", ["empty file", "tables without the partition row"])
+def test_a_store_a_killed_start_up_left_half_made_is_made_again(
+    tmp_path: Path, make_settings, half_made: str
+) -> None:
+    """A job killed while it made its recovery store left a partition file bytewax cannot
+    resume from ("No recovery partitions found on any worker"): the next start makes
+    the store again (it held no snapshot), and a store with state is left alone."""
+    import sqlite3
+    from contextlib import closing
+
+    directory = tmp_path / "r"
+    directory.mkdir()
+    partition = directory / "part-0.sqlite3"
+    if half_made == "empty file":
+        partition.touch()
+    else:
+        init_db_dir(directory, 1)
+        with closing(sqlite3.connect(partition)) as db, db:
+            db.execute("DELETE FROM parts")
+    s = make_settings(recovery={"directory": str(directory)})
+    assert recovery_config(s, "fs-a") is not None
+    with closing(sqlite3.connect(partition)) as db:
+        assert db.execute("SELECT part_index, part_count FROM parts").fetchall() == [(0, 1)]
+
+    _snapshot_something(directory)  # now it holds state: resumed as it is
+    before = partition.read_bytes()
+    assert recovery_config(s, "fs-a") is not None
+    assert partition.read_bytes() == before
